@@ -1,0 +1,34 @@
+/** keg-agent entry: the only process.exit on the agent side. @module */
+import { defineCommand } from "citty";
+import { dispatch } from "./dispatch.ts";
+import { KegError } from "./errors.ts";
+import { printError } from "./log.ts";
+import { VERSION } from "./version.ts";
+
+const root = defineCommand({
+  meta: { name: "keg-agent", version: VERSION, description: "The keg service on a lab box" },
+  subCommands: {
+    serve: () => import("./agent/cli/serve.ts").then((m) => m.serveCommand),
+    users: () => import("./agent/cli/users.ts").then((m) => m.usersCommand),
+    "install-service": () => import("./agent/cli/install-service.ts").then((m) => m.installServiceCommand),
+  },
+});
+
+async function main(words: string[]): Promise<number> {
+  if (words[0] === "--version" || words[0] === "-v") {
+    console.log(`keg-agent ${VERSION}`);
+    return 0;
+  }
+  try {
+    return await dispatch(root, words);
+  } catch (error) {
+    if (error instanceof KegError) {
+      printError(error.message);
+      return error.exitCode;
+    }
+    printError(error instanceof Error ? (process.env.KEG_DEBUG ? String(error.stack) : error.message) : String(error));
+    return 1;
+  }
+}
+
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,22 @@
+/**
+ * Token check for every path but /health, before routing: without a valid
+ * token even an unknown /v1 path is a 401 (SPEC §3).
+ * @module
+ */
+import type { MiddlewareHandler } from "hono";
+import { KegError } from "../errors.ts";
+import type { State } from "./state.ts";
+import { userForToken } from "./users.ts";
+
+export type AuthEnv = { Variables: { user: string } };
+
+export function requireToken(state: State): MiddlewareHandler<AuthEnv> {
+  return async function requireTokenMiddleware(c, next) {
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer (\S+)$/.exec(header);
+    const user = match ? userForToken(state, match[1]!) : undefined;
+    if (!user) throw new KegError("unauthorized", "Missing or invalid token. Make one on the box with 'keg-agent users add NAME'.");
+    c.set("user", user);
+    await next();
+  };
+}

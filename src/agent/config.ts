@@ -1,0 +1,14 @@
+/** The settings of a running agent, from `keg-agent serve` flags (SPEC §3). @module */
+export type AgentConfig = {
+  name: string;
+  stateDir: string;
+  host: string;
+  port: number;
+  commandLockTtlSeconds: number;
+  keepaliveSeconds: number;
+  maxUploadBytes: number;
+  logLimitBytes: number;
+  keepRunsDays: number;
+  python: string;
+  postRunHook?: string;
+};

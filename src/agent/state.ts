@@ -1,0 +1,37 @@
+/**
+ * The agent's LMDB environment in the state dir: users (token hashes), locks,
+ * lock history and runs. Writes go through transactionSync (TRAPS.md: async
+ * transaction callbacks hang under Bun).
+ * @module
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { open, type Database, type RootDatabase } from "lmdb";
+
+export type TokenRecord = { user: string; created: string };
+
+export type State = {
+  root: RootDatabase;
+  /** sha256(token) hex -> TokenRecord */
+  tokens: Database<TokenRecord, string>;
+  /** lock name -> lock record (see src/lock/store.ts) */
+  locks: Database<any, string>;
+  /** sequence number -> history event */
+  history: Database<any, number>;
+  /** run id -> run record (see src/agent/runs.ts) */
+  runs: Database<any, string>;
+  close(): Promise<void>;
+};
+
+export function openState(stateDir: string): State {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const root = open({ path: join(stateDir, "db"), maxDbs: 8, compression: false });
+  return {
+    root,
+    tokens: root.openDB<TokenRecord, string>({ name: "tokens" }),
+    locks: root.openDB<any, string>({ name: "locks" }),
+    history: root.openDB<any, number>({ name: "history" }),
+    runs: root.openDB<any, string>({ name: "runs" }),
+    close: () => root.close(),
+  };
+}

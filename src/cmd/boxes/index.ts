@@ -1,0 +1,11 @@
+/** `keg boxes …` (SPEC §4, §5). @module */
+import { defineCommand } from "citty";
+
+export const boxesCommand = defineCommand({
+  meta: { name: "boxes", description: "Register, list and lock boxes" },
+  subCommands: {
+    add: () => import("./add.ts").then((m) => m.addCommand),
+    remove: () => import("./remove.ts").then((m) => m.removeCommand),
+    list: () => import("./list.ts").then((m) => m.listCommand),
+  },
+});

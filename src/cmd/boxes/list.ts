@@ -1,0 +1,78 @@
+/** `keg boxes list [--json]`: every box asked in parallel, offline within 3 s (SPEC §5). @module */
+import { defineCommand } from "citty";
+import { parseWords, type OptionDefs } from "../../args.ts";
+import { readBoxes, type Box } from "../../config/boxes.ts";
+import { usageError } from "../../errors.ts";
+import { getJson } from "../../client/http.ts";
+import { colors, renderTable } from "../../client/table.ts";
+import type { RunContext } from "../../dispatch.ts";
+import { VERSION } from "../../version.ts";
+import type { BoxStatus } from "../../wire/api.ts";
+import { jsonArgs } from "../_args.ts";
+
+const args = { ...jsonArgs } as const satisfies OptionDefs;
+
+export type BoxRow = {
+  name: string;
+  address: string;
+  user: string | null;
+  version: string | null;
+  status: "current" | "outdated" | "offline";
+  locked_by: string | null;
+  lock_note: string | null;
+  locked_since: string | null;
+  busy: string | null;
+};
+
+export async function boxRow(box: Box): Promise<BoxRow> {
+  const base = { name: box.name, address: box.address, user: box.user ?? null };
+  try {
+    const status = await getJson<BoxStatus>(box, "/v1/status", { timeoutMs: 3000 });
+    const lock = status.user_lock;
+    const busy = status.command_lock;
+    return {
+      ...base,
+      user: status.user,
+      version: status.version,
+      status: status.version === VERSION ? "current" : "outdated",
+      locked_by: lock?.user ?? null,
+      lock_note: lock?.note ?? null,
+      locked_since: lock?.since ?? null,
+      busy: busy ? `${busy.user} (${busy.command})` : null,
+    };
+  } catch {
+    return { ...base, version: null, status: "offline", locked_by: null, lock_note: null, locked_since: null, busy: null };
+  }
+}
+
+export function renderBoxes(rows: BoxRow[], color = colors()): string {
+  const withLocks = rows.some((r) => r.locked_by || r.busy);
+  const columns = [{ title: "Name" }, { title: "Address" }, { title: "User" }, { title: "Version" }, { title: "Status" }];
+  if (withLocks) columns.push({ title: "Locked By", color: color.magenta } as never, { title: "Busy", color: color.yellow } as never);
+  const cells = rows.map((r) => {
+    const row = [r.name, r.address, r.user ?? "-", r.version ?? "-", r.status];
+    if (withLocks) row.push(r.locked_by ? `${r.locked_by}${r.lock_note ? ` (${r.lock_note})` : ""}` : "", r.busy ?? "");
+    return row;
+  });
+  return renderTable(columns, cells);
+}
+
+export const listCommand = defineCommand({
+  meta: { name: "boxes list", description: "Show every box with its status and locks" },
+  args,
+  async run({ words }: RunContext) {
+    const parsed = parseWords(words, args);
+    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg boxes list --help'.`);
+    const rows = await Promise.all(readBoxes().map(boxRow));
+    if (parsed.options.json) {
+      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return 0;
+    }
+    if (!rows.length) {
+      process.stderr.write("No boxes yet. Add one with 'keg boxes add --address URL --token TOKEN'.\n");
+      return 0;
+    }
+    process.stdout.write(renderBoxes(rows));
+    return 0;
+  },
+});

@@ -1,0 +1,28 @@
+/** `keg boxes remove --name NAME` (SPEC §4). @module */
+import { defineCommand } from "citty";
+import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
+import { updateBoxes } from "../../config/boxes.ts";
+import { KegError, usageError } from "../../errors.ts";
+import type { RunContext } from "../../dispatch.ts";
+
+const args = {
+  name: { type: "string", description: "the box to forget", valueHint: "NAME", required: true },
+} as const satisfies OptionDefs;
+
+export const removeCommand = defineCommand({
+  meta: { name: "boxes remove", description: "Forget a box" },
+  args,
+  async run({ words }: RunContext) {
+    const parsed = parseWords(words, args);
+    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg boxes remove --help'.`);
+    const name = stringOption(parsed, "name")!;
+    await updateBoxes((boxes) => {
+      if (!boxes.some((b) => b.name === name)) {
+        const known = boxes.map((b) => b.name).join(", ") || "none";
+        throw new KegError("not_found", `Unknown box '${name}'. Known boxes: ${known}.`);
+      }
+      return boxes.filter((b) => b.name !== name);
+    });
+    process.stderr.write(`Removed box '${name}'\n`);
+  },
+});

@@ -1,0 +1,18 @@
+/** Where keg and keg-agent keep their files (SPEC §3, §4). @module */
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+/** `$KEG_HOME`, else `$XDG_CONFIG_HOME/keg`, else `~/.config/keg`. */
+export function kegHome(env = process.env): string {
+  if (env.KEG_HOME) return env.KEG_HOME;
+  if (env.XDG_CONFIG_HOME) return join(env.XDG_CONFIG_HOME, "keg");
+  return join(homedir(), ".config", "keg");
+}
+
+/** `--state-dir`, else `$KEG_AGENT_STATE`, else `/var/lib/keg-agent` for root, else `$XDG_DATA_HOME/keg-agent`. */
+export function agentStateDir(flag: string | undefined, env = process.env): string {
+  if (flag) return flag;
+  if (env.KEG_AGENT_STATE) return env.KEG_AGENT_STATE;
+  if (process.getuid?.() === 0) return "/var/lib/keg-agent";
+  return join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "keg-agent");
+}

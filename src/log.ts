@@ -1,0 +1,28 @@
+/**
+ * Messages for people, on stderr, through consola's core entry (the full entry
+ * costs tens of ms at start-up). stdout is a contract (run output, --json,
+ * tokens), so nothing chatty goes there (STYLE.md, habit 3). The level is set
+ * explicitly because consola mutes info when NODE_ENV=test.
+ * @module
+ */
+import { createConsola, type LogObject } from "consola/core";
+import { formatWithOptions } from "node:util";
+
+const prefixes: Record<string, string> = { error: "Error: ", fatal: "Error: ", warn: "Warning: " };
+
+export const log = createConsola({
+  level: process.env.KEG_DEBUG ? 4 : 3,
+  reporters: [
+    {
+      log(entry: LogObject) {
+        const text = formatWithOptions({ colors: false }, ...entry.args);
+        process.stderr.write(`${prefixes[entry.type] ?? ""}${text}\n`);
+      },
+    },
+  ],
+});
+
+/** The one-line `Error: …` of SPEC §4. */
+export const printError = (message: string) => log.error(message);
+export const warn = (message: string) => log.warn(message);
+export const info = (message: string) => log.info(message);
