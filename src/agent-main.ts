@@ -11,6 +11,7 @@ const root = defineCommand({
     serve: () => import("./agent/cli/serve.ts").then((m) => m.serveCommand),
     users: () => import("./agent/cli/users.ts").then((m) => m.usersCommand),
     "install-service": () => import("./agent/cli/install-service.ts").then((m) => m.installServiceCommand),
+    supervise: () => import("./agent/cli/supervise.ts").then((m) => m.superviseCommand),
   },
 });
 

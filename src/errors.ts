@@ -13,6 +13,7 @@ export type ErrorCode =
   | "locked"
   | "too_large"
   | "unreachable"
+  | "stale"
   | "failed";
 
 const exitCodes: Record<ErrorCode, number> = {
@@ -24,6 +25,7 @@ const exitCodes: Record<ErrorCode, number> = {
   locked: 75,
   too_large: 1,
   unreachable: 1,
+  stale: 1,
   failed: 1,
 };
 
@@ -36,6 +38,7 @@ const statuses: Record<ErrorCode, number> = {
   locked: 409,
   too_large: 413,
   unreachable: 502,
+  stale: 409,
   failed: 500,
 };
 

@@ -5,39 +5,50 @@
  */
 import { Hono } from "hono";
 import { KegError } from "../errors.ts";
+import { LockStore } from "../lock/store.ts";
 import { listen, type Listener } from "../platform/bun.ts";
 import { VERSION } from "../version.ts";
 import { requireToken, type AuthEnv } from "./auth.ts";
 import type { AgentConfig } from "./config.ts";
+import { preparePython, type PythonEnv } from "./python-env.ts";
+import { lockRoutes } from "./routes/locks.ts";
+import { runRoutes } from "./routes/runs.ts";
+import { RunManager } from "./runs.ts";
 import type { State } from "./state.ts";
 
-export type AgentDeps = { state: State; config: AgentConfig };
+export type AgentDeps = { state: State; config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv };
 
-export type AgentApp = Hono<AuthEnv>;
-
-export function createApp(deps: AgentDeps): AgentApp {
-  const app = new Hono<AuthEnv>();
+export function createApp(deps: AgentDeps) {
+  const app = new Hono<AuthEnv & { Bindings: { server?: unknown } }>();
   app.get("/health", (c) => c.json({ ok: true, version: VERSION, name: deps.config.name }));
   app.use("*", requireToken(deps.state));
   app.get("/v1/whoami", (c) => c.json({ user: c.get("user"), version: VERSION, name: deps.config.name }));
-  app.get("/v1/status", (c) =>
-    c.json({ user: c.get("user"), version: VERSION, name: deps.config.name, user_lock: null, command_lock: null }),
-  );
+  app.route("/v1", lockRoutes(deps.config, deps.locks));
+  app.route("/v1/runs", runRoutes(deps));
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}. See docs/api.md.` } }, 404));
   app.onError((error, c) => {
     if (error instanceof KegError) return c.json({ error: { code: error.code, message: error.message } }, error.status as 400);
+    if (error instanceof SyntaxError) return c.json({ error: { code: "bad_request", message: `Bad request body: ${error.message}.` } }, 400);
     console.error(error);
     return c.json({ error: { code: "failed", message: `Internal error: ${error.message}` } }, 500);
   });
   return app;
 }
 
-export function startServer(deps: AgentDeps): Listener {
-  const app = createApp(deps);
+/** Opens everything the agent serves from and starts listening. */
+export function startAgent(state: State, config: AgentConfig): Listener {
+  const locks = new LockStore(state, config.commandLockTtlSeconds * 1000);
+  // SPEC §5: command locks of a previous life are void at once.
+  locks.clearCommandLock();
+  const runs = new RunManager(state, config, locks);
+  runs.recover();
+  const python = preparePython(config.stateDir, config.python);
+  if (python.problem) console.error(`keg-agent: warning: ${python.problem}; python runs will fail until --python is fixed`);
+  const app = createApp({ state, config, locks, runs, python });
   return listen({
-    host: deps.config.host,
-    port: deps.config.port,
-    maxRequestBodySize: deps.config.maxUploadBytes + 16 * 1024 * 1024,
+    host: config.host,
+    port: config.port,
+    maxRequestBodySize: config.maxUploadBytes + 16 * 1024 * 1024,
     fetch: (request, server) => app.fetch(request, { server }),
   });
 }

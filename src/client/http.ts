@@ -20,8 +20,10 @@ const DEFAULT_TIMEOUT_MS = 5000;
 
 export async function request(box: Pick<Box, "name" | "address" | "token">, path: string, options: RequestOptions = {}): Promise<Response> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const timer = AbortSignal.timeout(timeoutMs);
-  const signal = options.signal ? AbortSignal.any([timer, options.signal]) : timer;
+  // The time limit covers the answer's headers only: a streamed body may last hours.
+  const timer = new AbortController();
+  const timeout = setTimeout(() => timer.abort(), timeoutMs);
+  const signal = options.signal ? AbortSignal.any([timer.signal, options.signal]) : timer.signal;
   let response: Response;
   try {
     response = await fetch(`${box.address}${path}`, {
@@ -32,8 +34,10 @@ export async function request(box: Pick<Box, "name" | "address" | "token">, path
     });
   } catch (error) {
     if (options.signal?.aborted) throw error;
-    const waited = timer.aborted ? ` (no answer within ${Math.round(timeoutMs / 1000)} s)` : "";
+    const waited = timer.signal.aborted ? ` (no answer within ${Math.round(timeoutMs / 1000)} s)` : "";
     throw new KegError("unreachable", `Cannot reach box '${box.name}' at ${box.address}${waited}. Check that keg-agent runs there and the address is right.`);
+  } finally {
+    clearTimeout(timeout);
   }
   if (response.ok) return response;
   throw await errorFromResponse(box, response);

@@ -35,3 +35,60 @@ export function listen(options: ServeOptions): Listener {
 export function disableIdleTimeout(server: unknown, request: Request): void {
   (server as { timeout?: (req: Request, seconds: number) => void })?.timeout?.(request, 0);
 }
+
+export type SpawnedRun = {
+  pid: number;
+  stdout: ReadableStream<Uint8Array>;
+  stderr: ReadableStream<Uint8Array>;
+  /** the script's file descriptor 3 (structured records) */
+  channel: ReadableStream<Uint8Array>;
+  /** exit code (128+N when killed by signal N) and the signal's name */
+  exited: Promise<{ code: number; signal: string | null }>;
+  closeChannel(): void;
+};
+
+/**
+ * Starts a process as its own session and group leader (so the whole group can
+ * be signalled) with a fourth pipe as its fd 3 (TRAPS.md "Processes").
+ */
+export function spawnRun(argv: string[], options: { cwd: string; env: Record<string, string> }): SpawnedRun {
+  const proc = Bun.spawn(argv, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ["ignore", "pipe", "pipe", "pipe"],
+    detached: true,
+  });
+  const fd = proc.stdio[3] as unknown as number;
+  let closed = false;
+  return {
+    pid: proc.pid,
+    stdout: proc.stdout as ReadableStream<Uint8Array>,
+    stderr: proc.stderr as ReadableStream<Uint8Array>,
+    channel: Bun.file(fd).stream(),
+    exited: proc.exited.then((code) => ({ code, signal: proc.signalCode ?? null })),
+    closeChannel() {
+      if (closed) return;
+      closed = true;
+      try {
+        require("node:fs").closeSync(fd);
+      } catch {}
+    },
+  };
+}
+
+/** Starts a detached helper process whose stdout we read (the run supervisor). */
+export function spawnDetached(argv: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+  const proc = Bun.spawn(argv, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "inherit"], detached: true });
+  return {
+    pid: proc.pid,
+    stdout: proc.stdout as ReadableStream<Uint8Array>,
+    exited: proc.exited,
+    unref: () => proc.unref(),
+  };
+}
+
+/** The command that re-enters this executable (compiled: the binary itself). */
+export function selfCommand(): string[] {
+  const exe = process.execPath;
+  return /\/bun(-\w+)?$/.test(exe) && process.argv[1] ? [exe, process.argv[1]] : [exe];
+}

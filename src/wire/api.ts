@@ -15,3 +15,47 @@ export type CommandLockInfo = { user: string; command: string; since: string; ge
 
 /** GET /v1/status */
 export type BoxStatus = Identity & { user_lock: UserLockInfo | null; command_lock: CommandLockInfo | null };
+
+/** The spec of a run, sent ahead of the upload in POST /v1/runs. */
+export type RunSpec = {
+  command: "python" | "exec";
+  /** python: the script's path inside the upload */
+  entry?: string;
+  /** python: the script's arguments; exec: the program and its arguments */
+  args: string[];
+  env: Record<string, string>;
+  timeout: number;
+  /** the box name the CLI was given (KEG_BOX, and the name in messages) */
+  box: string;
+  downloads: string[];
+  detach: boolean;
+  force: boolean;
+  /** seconds to queue for the box; undefined = fail at once, 0 = no limit */
+  wait?: number;
+};
+
+/** A run as `ps --json` shows it (SPEC §6). */
+export type RunInfo = {
+  id: string;
+  user: string;
+  runnable: string;
+  command: "python" | "exec";
+  started: string;
+  status: "running" | "exited" | "killed";
+  exit_code: number | null;
+  signal: string | null;
+  detached: boolean;
+};
+
+/** The `started` frame. */
+export type StartedInfo = { id: string; generation: number; keepalive: number; forced: boolean };
+
+/** POST /v1/runs body: a 4-byte big-endian length, the RunSpec as JSON, then the zip. */
+export function encodeRunBody(spec: RunSpec, zip: Uint8Array): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(spec));
+  const body = new Uint8Array(4 + json.length + zip.length);
+  new DataView(body.buffer).setUint32(0, json.length);
+  body.set(json, 4);
+  body.set(zip, 4 + json.length);
+  return body;
+}

@@ -60,9 +60,9 @@ export const serveCommand = defineCommand({
   async run({ words }: RunContext) {
     const config = configFromWords(words);
     const { openState } = await import("../state.ts");
-    const { startServer } = await import("../server.ts");
+    const { startAgent } = await import("../server.ts");
     const state = openState(config.stateDir);
-    const listener = startServer({ state, config });
+    const listener = startAgent(state, config);
     process.stdout.write(`keg-agent ${VERSION} listening on ${listener.url}\n`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

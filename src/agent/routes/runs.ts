@@ -1,0 +1,207 @@
+/**
+ * /v1/runs: start a run (upload in, frames out), follow, stop, signal, list.
+ * The command lock is taken before the upload is read and released by the
+ * cycle's end, whatever way it ends (SPEC §5).
+ * @module
+ */
+import { Hono } from "hono";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { KegError } from "../../errors.ts";
+import type { LockStore } from "../../lock/store.ts";
+import { disableIdleTimeout } from "../../platform/bun.ts";
+import type { RunSpec, StartedInfo } from "../../wire/api.ts";
+import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
+import type { AuthEnv } from "../auth.ts";
+import type { AgentConfig } from "../config.ts";
+import { downloadFrames } from "../downloads.ts";
+import type { PythonEnv } from "../python-env.ts";
+import { runPaths, type RunPlan } from "../run-files.ts";
+import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
+import { KILL_SIGNALS } from "../signals.ts";
+import { SpoolReader } from "../spool.ts";
+import { unpackUpload } from "../unpack.ts";
+import { readSpec, saveUpload, validateSpec } from "../upload.ts";
+
+export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv };
+
+function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: string): RunPlan {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
+  Object.assign(env, spec.env, {
+    KEG_PROCESS_ID: record.id,
+    KEG_BOX: spec.box,
+    KEG_OUTPUT_CHANNEL: "3",
+    PYTHONUNBUFFERED: "1",
+    PYTHONPATH: [deps.python.libDir, spec.env.PYTHONPATH ?? process.env.PYTHONPATH].filter(Boolean).join(":"),
+  });
+  let argv: string[];
+  if (spec.command === "python") {
+    if (!deps.python.python) throw new KegError("failed", `No Python on this box: ${deps.python.problem}. Start keg-agent with --python PATH.`);
+    env.KEG_RUNNABLE = join(workDir, spec.entry!);
+    argv = [deps.python.python, env.KEG_RUNNABLE, ...spec.args];
+  } else {
+    env.KEG_RUNNABLE = spec.args[0]!;
+    argv = spec.args;
+  }
+  return { argv, env, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes };
+}
+
+/** A run's frames from `from`, live until its exit frame; then nothing more. */
+async function* outputFrames(live: LiveRun, runs: RunManager, keepaliveMs: number): AsyncGenerator<Uint8Array> {
+  const reader = new SpoolReader(runPaths(live.dir).spool);
+  let lastSent = Date.now();
+  for (;;) {
+    const { dropped, data } = reader.read();
+    if (dropped) yield encodeJsonFrame(Frame.dropped, { bytes: dropped });
+    if (data) {
+      lastSent = Date.now();
+      yield data;
+      continue;
+    }
+    if (dropped) continue;
+    if (live.exit) {
+      // The supervisor spools the exit frame before it records the exit: one last read finds it.
+      const last = reader.read();
+      if (last.dropped) yield encodeJsonFrame(Frame.dropped, { bytes: last.dropped });
+      if (last.data) {
+        yield last.data;
+        continue;
+      }
+      return;
+    }
+    const wait = keepaliveMs - (Date.now() - lastSent);
+    if (wait <= 0) {
+      lastSent = Date.now();
+      yield encodeJsonFrame(Frame.keepalive, {});
+    } else await runs.waitForChange(live, wait);
+  }
+}
+
+/** A pull-based body: the generator runs at the client's pace (real backpressure). */
+function frameStream(frames: AsyncGenerator<Uint8Array>, onGone: () => void): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = await frames.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel() {
+        onGone();
+        void frames.return(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+const streamHeaders = { "content-type": "application/vnd.keg.frames", "cache-control": "no-store" };
+
+export function runRoutes(deps: RunDeps) {
+  const { config, locks, runs } = deps;
+  const app = new Hono<AuthEnv>();
+  const keepaliveMs = config.keepaliveSeconds * 1000;
+
+  app.post("/", async (c) => {
+    const body = c.req.raw.body;
+    if (!body) throw new KegError("bad_request", "A run needs a body (spec and upload). Use keg to start runs.");
+    const reader = body.getReader();
+    const { spec, rest } = await readSpec(reader);
+    validateSpec(spec);
+    const user = c.get("user");
+    const id = crypto.randomUUID();
+    const grant = locks.acquireCommand(spec.box, user, spec.command, spec.force, id);
+    const dir = runs.prepare(id);
+    const paths = runPaths(dir);
+    let live: LiveRun;
+    try {
+      await saveUpload(reader, rest, paths.upload, config.maxUploadBytes);
+      await unpackUpload(paths.upload, paths.work);
+      rmSync(paths.upload, { force: true });
+      const record: RunRecord = {
+        id,
+        user,
+        runnable: spec.command === "python" ? spec.entry! : spec.args.join(" "),
+        command: spec.command,
+        started: new Date().toISOString(),
+        status: "running",
+        exit_code: null,
+        signal: null,
+        detached: spec.detach,
+        generation: grant.generation,
+        forced: grant.forced,
+        box: spec.box,
+      };
+      live = runs.start(dir, record, planFor(spec, record, deps, paths.work));
+    } catch (error) {
+      if (!grant.forced) locks.releaseCommand(grant.generation);
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+    if (spec.detach) {
+      if (!grant.forced) locks.releaseCommand(grant.generation);
+      return c.json({ id, generation: grant.generation });
+    }
+    disableIdleTimeout(c.env?.server, c.req.raw);
+    const started: StartedInfo = { id, generation: grant.generation, keepalive: config.keepaliveSeconds, forced: grant.forced };
+    async function* cycle() {
+      yield encodeJsonFrame(Frame.started, started);
+      yield* outputFrames(live, runs, keepaliveMs);
+      for (const wanted of spec.downloads)
+        yield* downloadFrames(paths.work, wanted, () => grant.forced || locks.isCurrent(grant.generation));
+      const released = await runs.finishCycle(live);
+      yield encodeJsonFrame(Frame.end, { released });
+    }
+    const gone = () => runs.clientGone(live);
+    c.req.raw.signal.addEventListener("abort", gone);
+    return new Response(frameStream(cycle(), gone), { headers: streamHeaders });
+  });
+
+  app.get("/", (c) => c.json(runs.list().map(({ generation, forced, box, pid, ...info }) => info)));
+
+  app.get("/:id/output", (c) => {
+    const live = runs.get(c.req.param("id"));
+    if (!live) {
+      runs.record(c.req.param("id")); // 404 for an unknown id
+      throw new KegError("not_found", `Run '${c.req.param("id")}' is no longer followable (the agent restarted before it ended).`);
+    }
+    disableIdleTimeout(c.env?.server, c.req.raw);
+    async function* follow() {
+      yield* outputFrames(live!, runs, keepaliveMs);
+      yield encodeJsonFrame(Frame.end, { released: false });
+    }
+    return new Response(frameStream(follow(), () => {}), { headers: streamHeaders });
+  });
+
+  app.post("/:id/heartbeat", async (c) => {
+    const { generation } = await c.req.json<{ generation: number }>();
+    const run = runs.record(c.req.param("id"));
+    if (run.forced) return c.json({ current: true });
+    if (!locks.touch(generation))
+      throw new KegError("stale", `The command lock of run ${run.id} went stale and was taken over; this step is refused.`);
+    return c.json({ current: true });
+  });
+
+  app.post("/:id/stop", (c) => {
+    const id = c.req.param("id");
+    runs.record(id);
+    void runs.stop(id);
+    return c.json({ stopping: true });
+  });
+
+  app.post("/:id/kill", async (c) => {
+    const { signal } = await c.req.json<{ signal?: string }>();
+    const name = (signal ?? "SIGTERM") as (typeof KILL_SIGNALS)[number];
+    if (!KILL_SIGNALS.includes(name)) throw new KegError("bad_request", `Signal '${signal}' is not one of ${KILL_SIGNALS.join(", ")}.`);
+    return c.json({ sent: runs.kill(c.req.param("id"), name) });
+  });
+
+  app.post("/kill-all", (c) => {
+    const stopped = runs.list().filter((r) => r.status === "running").map((r) => r.id);
+    for (const id of stopped) void runs.stop(id);
+    return c.json({ stopped });
+  });
+
+  return app;
+}

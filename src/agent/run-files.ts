@@ -1,0 +1,45 @@
+/**
+ * The files of one run folder on the box. `work/` is the script's working
+ * directory (its upload); the rest is the agent's: the plan, the output spool,
+ * the process id and the exit record.
+ * @module
+ */
+import { readFileSync, writeFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+
+export type RunPlan = {
+  argv: string[];
+  env: Record<string, string>;
+  timeoutSeconds: number;
+  logLimitBytes: number;
+};
+
+export type ExitRecord = {
+  code: number;
+  signal: string | null;
+  /** "exited" by itself, "killed" by a signal, "timeout" */
+  status: "exited" | "killed" | "timeout";
+  ended: string;
+};
+
+export const runPaths = (runDir: string) => ({
+  work: join(runDir, "work"),
+  spool: join(runDir, "spool"),
+  upload: join(runDir, "upload.zip"),
+  plan: join(runDir, "plan.json"),
+  pid: join(runDir, "pid"),
+  exit: join(runDir, "exit.json"),
+});
+
+export function writeJsonAtomically(path: string, value: unknown): void {
+  writeFileSync(`${path}.tmp`, JSON.stringify(value));
+  renameSync(`${path}.tmp`, path);
+}
+
+export function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}

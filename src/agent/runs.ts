@@ -1,0 +1,250 @@
+/**
+ * The runs of this box: starting a supervisor per run, following its output,
+ * stopping and signalling process groups, and ending each cycle (post-run
+ * hook, command lock release) exactly once. Run records live in LMDB so `ps`
+ * survives restarts.
+ * @module
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { KegError } from "../errors.ts";
+import type { LockStore } from "../lock/store.ts";
+import type { CommandName } from "../lock/rules.ts";
+import { spawnDetached, selfCommand } from "../platform/bun.ts";
+import type { RunInfo } from "../wire/api.ts";
+import type { AgentConfig } from "./config.ts";
+import { runHook } from "./hook.ts";
+import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
+import type { State } from "./state.ts";
+import { signalGroup } from "./signals.ts";
+
+export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
+
+export type LiveRun = {
+  id: string;
+  dir: string;
+  record: RunRecord;
+  pid?: number;
+  exit?: ExitRecord;
+  exited: Promise<ExitRecord>;
+  clientGone: boolean;
+  cycle?: Promise<boolean>;
+  /** resolvers waiting for new output or the exit */
+  waiters: Set<() => void>;
+};
+
+const STOP_STEPS: [NodeJS.Signals, number][] = [
+  ["SIGINT", 2000],
+  ["SIGTERM", 2000],
+  ["SIGKILL", 0],
+];
+const POLL_MS = 250;
+
+export class RunManager {
+  readonly live = new Map<string, LiveRun>();
+  readonly runsDir: string;
+
+  constructor(
+    private readonly state: State,
+    private readonly config: AgentConfig,
+    private readonly locks: LockStore,
+  ) {
+    this.runsDir = join(config.stateDir, "runs");
+    mkdirSync(this.runsDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Makes the run folder; the caller unpacks the upload into `work/`. */
+  prepare(id: string): string {
+    const dir = join(this.runsDir, id);
+    const paths = runPaths(dir);
+    mkdirSync(paths.work, { recursive: true });
+    mkdirSync(paths.spool);
+    return dir;
+  }
+
+  start(dir: string, record: RunRecord, plan: RunPlan): LiveRun {
+    const paths = runPaths(dir);
+    writeJsonAtomically(paths.plan, plan);
+    const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
+    this.live.set(record.id, live);
+    this.state.runs.putSync(record.id, record);
+    const supervisor = spawnDetached([...selfCommand(), "supervise", dir]);
+    live.exited = new Promise<ExitRecord>((resolve) => {
+      void (async () => {
+        const decoder = new TextDecoder();
+        let text = "";
+        for await (const chunk of supervisor.stdout) {
+          if (live.pid === undefined) {
+            text += decoder.decode(chunk);
+            const match = /pid (\d+)\n/.exec(text);
+            if (match) this.setPid(live, Number(match[1]));
+          }
+          this.wake(live);
+          if (!live.record.forced) this.locks.touch(live.record.generation);
+        }
+        await supervisor.exited;
+        resolve(this.finishRecord(live));
+      })();
+    });
+    void live.exited.then(() => {
+      this.wake(live);
+      if (live.record.detached || live.clientGone) void this.finishCycle(live);
+    });
+    return live;
+  }
+
+  private setPid(live: LiveRun, pid: number): void {
+    live.pid = pid;
+    live.record = { ...live.record, pid };
+    this.state.runs.putSync(live.id, live.record);
+  }
+
+  private finishRecord(live: LiveRun): ExitRecord {
+    const exit = readJson<ExitRecord>(runPaths(live.dir).exit) ?? {
+      code: 255,
+      signal: null,
+      status: "killed",
+      ended: new Date().toISOString(),
+    };
+    live.exit = exit;
+    live.record = {
+      ...live.record,
+      status: exit.status === "exited" ? "exited" : "killed",
+      exit_code: exit.code,
+      signal: exit.signal,
+    };
+    this.state.runs.putSync(live.id, live.record);
+    return exit;
+  }
+
+  wake(live: LiveRun): void {
+    for (const resolve of live.waiters) resolve();
+    live.waiters.clear();
+  }
+
+  /** Resolves on new output, the exit, or after `ms`. */
+  waitForChange(live: LiveRun, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        live.waiters.delete(done);
+        resolve();
+      }
+      live.waiters.add(done);
+    });
+  }
+
+  /**
+   * Ends the cycle once: after the run, the post-run hook, then the command
+   * lock of this cycle's generation is released (a fenced-off cycle frees
+   * nothing). Resolves to whether this cycle's lock was released.
+   */
+  finishCycle(live: LiveRun): Promise<boolean> {
+    live.cycle ??= (async () => {
+      await live.exited;
+      await runHook(this.config, live.record);
+      if (live.record.forced || live.record.detached) return false;
+      return this.locks.releaseCommand(live.record.generation);
+    })();
+    return live.cycle;
+  }
+
+  /** The attached client went away: stop the run, then end the cycle. */
+  clientGone(live: LiveRun): void {
+    if (live.clientGone) return;
+    live.clientGone = true;
+    if (live.record.detached) return;
+    if (!live.exit) void this.stop(live.id);
+    else void this.finishCycle(live);
+  }
+
+  get(id: string): LiveRun | undefined {
+    return this.live.get(id);
+  }
+
+  record(id: string): RunRecord {
+    const record = this.live.get(id)?.record ?? (this.state.runs.get(id) as RunRecord | undefined);
+    if (!record) throw new KegError("not_found", `No run '${id}' on this box. See 'keg python ps'.`);
+    return record;
+  }
+
+  /** SIGINT, then SIGTERM, then SIGKILL to the run's group until it is gone. */
+  async stop(id: string): Promise<void> {
+    const record = this.record(id);
+    if (record.status !== "running" || !record.pid) return;
+    const live = this.live.get(id);
+    for (const [signal, wait] of STOP_STEPS) {
+      if (!signalGroup(record.pid, signal)) return;
+      if (!wait) return;
+      const deadline = Date.now() + wait;
+      while (Date.now() < deadline) {
+        if (live?.exit || !signalGroup(record.pid, 0)) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  /** `--kill`: one signal to the group (SIGCONT after SIGTERM, so a stopped group can end). */
+  kill(id: string, signal: NodeJS.Signals): boolean {
+    const record = this.record(id);
+    if (record.status !== "running" || !record.pid) return false;
+    const sent = signalGroup(record.pid, signal);
+    if (sent && signal === "SIGTERM") signalGroup(record.pid, "SIGCONT");
+    return sent;
+  }
+
+  list(): RunRecord[] {
+    const records: RunRecord[] = [];
+    for (const { value } of this.state.runs.getRange()) records.push(this.live.get(value.id)?.record ?? value);
+    return records.sort((a, b) => a.started.localeCompare(b.started));
+  }
+
+  /**
+   * After a restart: runs of a previous life that were attached are stopped
+   * (no client can follow them any more); detached ones are watched until
+   * they end. Finished runs older than --keep-runs are removed.
+   */
+  recover(): void {
+    const keepMs = this.config.keepRunsDays * 86_400_000;
+    for (const { value } of this.state.runs.getRange()) {
+      const record = value as RunRecord;
+      const dir = join(this.runsDir, record.id);
+      if (record.status === "running" && !this.live.has(record.id)) {
+        const exit = readJson<ExitRecord>(runPaths(dir).exit);
+        if (exit) this.state.runs.putSync(record.id, { ...record, status: exit.status === "exited" ? "exited" : "killed", exit_code: exit.code, signal: exit.signal });
+        else if (!record.detached) {
+          if (record.pid) signalGroup(record.pid, "SIGKILL");
+          this.state.runs.putSync(record.id, { ...record, status: "killed", exit_code: null, signal: "SIGKILL" });
+        } else this.watchDetached(record, dir);
+      } else if (record.status !== "running" && Date.now() - Date.parse(record.started) > keepMs) {
+        rmSync(dir, { recursive: true, force: true });
+        this.state.runs.removeSync(record.id);
+      }
+    }
+    for (const name of existsSync(this.runsDir) ? readdirSync(this.runsDir) : []) {
+      if (!this.state.runs.get(name)) rmSync(join(this.runsDir, name), { recursive: true, force: true });
+    }
+  }
+
+  /** A detached run of a previous life: no supervisor pipe, so poll for its exit record. */
+  private watchDetached(record: RunRecord, dir: string): void {
+    const live: LiveRun = { id: record.id, dir, record, pid: record.pid, clientGone: true, waiters: new Set(), exited: undefined as never };
+    this.live.set(record.id, live);
+    live.exited = new Promise((resolve) => {
+      const timer = setInterval(() => {
+        this.wake(live);
+        const gone = existsSync(runPaths(dir).exit) || !record.pid || !signalGroup(record.pid, 0);
+        if (!gone) return;
+        clearInterval(timer);
+        resolve(this.finishRecord(live));
+      }, POLL_MS);
+    });
+    void live.exited.then(() => {
+      this.wake(live);
+      void this.finishCycle(live);
+    });
+  }
+}
+
+export const commandOf = (record: RunRecord): CommandName => record.command;

@@ -1,0 +1,146 @@
+/**
+ * A run's framed output on disk, so a slow client neither blocks the script
+ * nor grows the agent's memory (SPEC §6). The writer appends whole frames to
+ * segment files named by their starting byte offset and deletes the oldest
+ * segments beyond the log limit; a reader that falls behind a deleted segment
+ * learns how many bytes it missed. Segments always start on a frame boundary.
+ * @module
+ */
+import { closeSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { HEADER_BYTES } from "../wire/frames.ts";
+
+const PREFIX = "out.";
+const segmentName = (start: number) => `${PREFIX}${String(start).padStart(16, "0")}`;
+
+type Segment = { start: number; path: string };
+
+function listSegments(dir: string): Segment[] {
+  return readdirSync(dir)
+    .filter((name) => name.startsWith(PREFIX))
+    .sort()
+    .map((name) => ({ start: Number(name.slice(PREFIX.length)), path: join(dir, name) }));
+}
+
+export class SpoolWriter {
+  private segments: { start: number; path: string; fd: number }[] = [];
+  private offset = 0;
+  private readonly segmentBytes: number;
+
+  constructor(
+    private readonly dir: string,
+    private readonly limitBytes: number,
+  ) {
+    this.segmentBytes = Math.max(256 * 1024, Math.floor(limitBytes / 8));
+    this.openSegment();
+  }
+
+  private openSegment(): void {
+    const path = join(this.dir, segmentName(this.offset));
+    this.segments.push({ start: this.offset, path, fd: openSync(path, "w", 0o600) });
+  }
+
+  /** Appends whole frames (one or more, concatenated). */
+  append(frames: Uint8Array): void {
+    let current = this.segments.at(-1)!;
+    if (this.offset - current.start >= this.segmentBytes) {
+      closeSync(current.fd);
+      this.openSegment();
+      current = this.segments.at(-1)!;
+      this.dropOld();
+    }
+    let written = 0;
+    while (written < frames.length) written += writeSync(current.fd, frames, written);
+    this.offset += frames.length;
+  }
+
+  private dropOld(): void {
+    // Keep the newest segments whose sizes add up to the limit (at least two).
+    while (this.segments.length > 2 && this.offset - this.segments[1]!.start > this.limitBytes) {
+      const old = this.segments.shift()!;
+      unlinkSync(old.path);
+    }
+  }
+
+  close(): void {
+    closeSync(this.segments.at(-1)!.fd);
+  }
+}
+
+export type SpoolRead = { dropped: number; data: Uint8Array | null };
+
+/**
+ * Reads a spool from a byte offset, returning whole frames only, so a jump
+ * over deleted segments always lands on a frame boundary.
+ */
+export class SpoolReader {
+  offset: number;
+
+  constructor(
+    private readonly dir: string,
+    from = 0,
+  ) {
+    this.offset = from;
+  }
+
+  /** Up to `max` bytes of whole frames; data null when nothing new is there yet. */
+  read(max = 256 * 1024): SpoolRead {
+    const segments = listSegments(this.dir);
+    if (!segments.length) return { dropped: 0, data: null };
+    let dropped = 0;
+    if (this.offset < segments[0]!.start) {
+      dropped = segments[0]!.start - this.offset;
+      this.offset = segments[0]!.start;
+    }
+    let index = segments.findLastIndex((s) => s.start <= this.offset);
+    for (; index < segments.length; index++) {
+      const segment = segments[index]!;
+      let fd: number;
+      try {
+        fd = openSync(segment.path, "r");
+      } catch {
+        return { dropped, data: null }; // deleted under us: the next read jumps
+      }
+      try {
+        const size = statSync(segment.path).size;
+        const at = this.offset - segment.start;
+        if (at >= size) {
+          if (index + 1 < segments.length && segments[index + 1]!.start === this.offset) continue;
+          return { dropped, data: null };
+        }
+        const buffer = Buffer.allocUnsafe(Math.min(max, size - at));
+        const got = readSync(fd, buffer, 0, buffer.length, at);
+        const whole = wholeFrames(buffer.subarray(0, got));
+        if (whole === 0) {
+          // A frame bigger than `max`: read it in one go.
+          const need = frameLength(buffer.subarray(0, got));
+          if (need === undefined || at + need > size) return { dropped, data: null };
+          const big = Buffer.allocUnsafe(need);
+          readSync(fd, big, 0, need, at);
+          this.offset += need;
+          return { dropped, data: big };
+        }
+        this.offset += whole;
+        return { dropped, data: buffer.subarray(0, whole) };
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return { dropped, data: null };
+  }
+}
+
+function frameLength(data: Uint8Array): number | undefined {
+  if (data.length < HEADER_BYTES) return undefined;
+  return HEADER_BYTES + new DataView(data.buffer, data.byteOffset).getUint32(1);
+}
+
+/** How many leading bytes of `data` make whole frames. */
+export function wholeFrames(data: Uint8Array): number {
+  let offset = 0;
+  for (;;) {
+    const length = frameLength(data.subarray(offset));
+    if (length === undefined || offset + length > data.length) return offset;
+    offset += length;
+  }
+}

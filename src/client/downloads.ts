@@ -1,0 +1,71 @@
+/**
+ * `--download` on the CLI side: the local name of each file, the overwrite
+ * check made before anything runs, and writing the received gzip stream
+ * decompressed into a temp file renamed into place when whole.
+ * @module
+ */
+import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
+import { createGunzip, type Gunzip } from "node:zlib";
+import { once } from "node:events";
+import { KegError } from "../errors.ts";
+
+/** `logs/run.csv.gz` is stored as `run.csv`, decompressed (SPEC §6). */
+export const localName = (remote: string) => basename(remote).replace(/\.gz$/, "") || basename(remote);
+
+/** Refuses, before the run starts, any download that would replace a local file. */
+export function checkDownloadTargets(remotes: string[], cwd: string, allowOverwrite: boolean): void {
+  const seen = new Set<string>();
+  for (const remote of remotes) {
+    const name = localName(remote);
+    if (seen.has(name)) throw new KegError("usage", `Two --download files would both be saved as '${name}'. Download them in separate runs.`);
+    seen.add(name);
+    if (!allowOverwrite && existsSync(join(cwd, name)))
+      throw new KegError("failed", `'${name}' already exists here; --download would replace it. Move it away or pass --allow-overwrite.`);
+  }
+}
+
+export class DownloadWriter {
+  private gunzip?: Gunzip;
+  private finished?: Promise<unknown>;
+  private temp = "";
+  private target = "";
+
+  constructor(private readonly cwd: string) {}
+
+  begin(remote: string): void {
+    this.target = join(this.cwd, localName(remote));
+    this.temp = join(this.cwd, `.${localName(remote)}.keg-part-${process.pid}`);
+    const out = createWriteStream(this.temp, { mode: 0o644 });
+    this.gunzip = createGunzip();
+    this.gunzip.pipe(out);
+    this.finished = Promise.race([once(out, "finish"), once(this.gunzip, "error").then(([e]) => Promise.reject(e))]);
+    this.finished.catch(() => {});
+  }
+
+  async data(chunk: Uint8Array): Promise<void> {
+    if (this.gunzip && !this.gunzip.write(chunk)) await once(this.gunzip, "drain");
+  }
+
+  /** Finishes the current file; returns an error sentence or undefined. */
+  async end(ok: boolean, error?: string): Promise<string | undefined> {
+    const gunzip = this.gunzip;
+    this.gunzip = undefined;
+    if (!gunzip) return error ?? "nothing was received";
+    gunzip.end();
+    try {
+      await this.finished;
+      if (!ok) throw new Error(error ?? "the box stopped sending it");
+      renameSync(this.temp, this.target);
+      return undefined;
+    } catch (e) {
+      rmSync(this.temp, { force: true });
+      return (e as Error).message;
+    }
+  }
+
+  abort(): void {
+    this.gunzip?.destroy();
+    if (this.temp) rmSync(this.temp, { force: true });
+  }
+}

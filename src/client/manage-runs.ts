@@ -1,0 +1,49 @@
+/** `keg python --kill`, `--kill-all`, `--reattach` (SPEC §4, §6); they never check locks. @module */
+import type { Box } from "../config/boxes.ts";
+import { usageError } from "../errors.ts";
+import { printError } from "../log.ts";
+import { decodeJson, Frame, FrameDecoder } from "../wire/frames.ts";
+import { postJson, request } from "./http.ts";
+import { OutputPrinter } from "./output-printer.ts";
+
+const SIGNALS = ["SIGINT", "SIGQUIT", "SIGABRT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGSTOP"];
+
+export async function killRun(box: Box, id: string, signal = "SIGTERM"): Promise<number> {
+  const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
+  if (!SIGNALS.includes(name)) throw usageError(`--signal '${signal}' is not one of ${SIGNALS.join(", ")}.`);
+  const { sent } = await postJson<{ sent: boolean }>(box, `/v1/runs/${encodeURIComponent(id)}/kill`, { signal: name });
+  process.stderr.write(sent ? `Sent ${name} to run ${id}\n` : `Run ${id} is not running\n`);
+  return 0;
+}
+
+export async function killAll(box: Box): Promise<number> {
+  const { stopped } = await postJson<{ stopped: string[] }>(box, "/v1/runs/kill-all", {});
+  process.stderr.write(stopped.length ? `Stopping ${stopped.length} run${stopped.length === 1 ? "" : "s"}: ${stopped.join(", ")}\n` : "No runs are running\n");
+  return 0;
+}
+
+/** Replays the run's output, follows it live and exits with its code; Ctrl-C leaves it running. */
+export async function reattach(box: Box, id: string): Promise<number> {
+  process.once("SIGINT", () => {
+    process.stderr.write(`\nkeg: stopped following; run ${id} goes on\n`);
+    process.exit(130);
+  });
+  const response = await request(box, `/v1/runs/${encodeURIComponent(id)}/output`, { timeoutMs: 10_000 });
+  const decoder = new FrameDecoder();
+  const printer = new OutputPrinter();
+  let code: number | undefined;
+  try {
+    for await (const chunk of response.body!) {
+      for (const frame of decoder.push(chunk)) {
+        if (await printer.show(frame)) continue;
+        if (frame.type === Frame.exit) code = decodeJson<{ code: number }>(frame.payload).code;
+      }
+    }
+  } catch {}
+  printer.close();
+  if (code === undefined) {
+    printError(`Lost the connection to box '${box.name}' before run ${id} ended; its exit code is unknown.`);
+    return 255;
+  }
+  return code;
+}

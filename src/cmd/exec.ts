@@ -1,0 +1,18 @@
+/** `keg exec --box NAME [run options] -- COMMAND [ARGS...]` (SPEC §4). @module */
+import { defineCommand } from "citty";
+import { parseWords } from "../args.ts";
+import { usageError } from "../errors.ts";
+import type { RunContext } from "../dispatch.ts";
+import { runArgs } from "./_args.ts";
+import { startRun } from "./_run.ts";
+
+export const execCommand = defineCommand({
+  meta: { name: "exec", description: "Run any program on a box: keg exec --box NAME -- COMMAND [ARGS...]" },
+  args: runArgs,
+  async run({ words, force }: RunContext) {
+    const parsed = parseWords(words, runArgs, { looseAfterPositionals: 1 });
+    const argv = [...parsed.positionals, ...parsed.rest];
+    if (!argv.length) throw usageError("No command given. Usage: keg exec --box NAME -- COMMAND [ARGS...].");
+    return startRun(parsed, "exec", undefined, argv, force);
+  },
+});

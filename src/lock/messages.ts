@@ -1,0 +1,16 @@
+/** The exact lock sentences of SPEC §5, written once. @module */
+import type { CommandLock, UserLock } from "./rules.ts";
+
+const since = (lock: UserLock) => `since ${lock.since}${lock.note ? `, note: ${lock.note}` : ""}`;
+
+export const messages = {
+  busy: (box: string, lock: CommandLock) =>
+    `Box '${box}' is busy — '${lock.command}' in progress by ${lock.user}. Use --force-command to override.`,
+  lockedForCommand: (box: string, lock: UserLock) =>
+    `Box '${box}' is locked by ${lock.user} (${since(lock)}). Use --force-command to override.`,
+  locked: (box: string, lock: UserLock) => `Box '${box}' locked by ${lock.user} at ${lock.since}`,
+  alreadyLocked: (box: string, lock: UserLock) => `Box '${box}' is already locked by ${lock.user} (${since(lock)})`,
+  unlocked: (box: string) => `Box '${box}' unlocked`,
+  notLocked: (box: string) => `Box '${box}' is not locked`,
+  unlockNeedsForce: (box: string, lock: UserLock) => `Box '${box}' is locked by ${lock.user}. Use --force to unlock it.`,
+};

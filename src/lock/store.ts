@@ -1,0 +1,165 @@
+/**
+ * Lock state in LMDB. Every change is one synchronous write transaction that
+ * reads, decides (src/lock/rules.ts) and writes together, so of N
+ * simultaneous requests exactly one wins, across processes too.
+ * @module
+ */
+import { KegError } from "../errors.ts";
+import type { State } from "../agent/state.ts";
+import { messages } from "./messages.ts";
+import {
+  decideCommand,
+  decideUnlock,
+  decideUserLock,
+  isoSeconds,
+  type CommandLock,
+  type CommandName,
+  type LockState,
+  type Refusal,
+  type UserLock,
+} from "./rules.ts";
+
+export type HistoryEvent = {
+  time: string;
+  event: "locked" | "unlocked" | "forced-unlock" | "command-taken" | "command-released" | "command-stale" | "forced-command" | "cleared-at-start";
+  user: string;
+  /** the other party: the previous holder of a forced or stale lock */
+  holder?: string;
+  command?: CommandName;
+  note?: string;
+  generation?: number;
+};
+
+const COMMAND = "command";
+const USER = "user";
+const GENERATION = "generation";
+const HISTORY_KEPT = 1000;
+/** Activity is written at most this often per lock; staleness is counted in seconds to minutes. */
+const TOUCH_EVERY_MS = 1000;
+
+export type Grant = { generation: number; forced: boolean };
+
+export class LockStore {
+  private lastTouch = new Map<number, number>();
+
+  constructor(
+    private readonly state: State,
+    private readonly ttlMs: number,
+  ) {}
+
+  read(): LockState {
+    return { command: this.state.locks.get(COMMAND), user: this.state.locks.get(USER) };
+  }
+
+  private record(event: Omit<HistoryEvent, "time">, now = Date.now()): void {
+    const history = this.state.history;
+    let last = 0;
+    for (const key of history.getKeys({ reverse: true, limit: 1 })) last = key;
+    history.putSync(last + 1, { time: isoSeconds(now), ...event });
+    if (last + 1 > HISTORY_KEPT) for (const key of history.getKeys({ end: last + 1 - HISTORY_KEPT })) history.removeSync(key);
+  }
+
+  private refusal(box: string, refusal: Refusal): KegError {
+    return refusal.reason === "busy"
+      ? new KegError("busy", messages.busy(box, refusal.holder))
+      : new KegError("locked", messages.lockedForCommand(box, refusal.holder));
+  }
+
+  /** Checks without taking: the refusal a command would get now, if any. */
+  check(box: string, user: string, force: boolean): KegError | undefined {
+    const decision = decideCommand(this.read(), { user, force, now: Date.now(), ttlMs: this.ttlMs });
+    return decision.ok ? undefined : this.refusal(box, decision);
+  }
+
+  /** Takes the command lock (or, forced, records the bypass); throws the spec's refusal. */
+  acquireCommand(box: string, user: string, command: CommandName, force: boolean, runId?: string): Grant {
+    return this.state.root.transactionSync(() => {
+      const now = Date.now();
+      const state = this.read();
+      const decision = decideCommand(state, { user, force, now, ttlMs: this.ttlMs });
+      if (!decision.ok) throw this.refusal(box, decision);
+      const generation = (this.state.locks.get(GENERATION) ?? 0) + 1;
+      this.state.locks.putSync(GENERATION, generation);
+      if (!decision.take) {
+        this.record({ event: "forced-command", user, command, holder: state.command?.user ?? state.user?.user, generation }, now);
+        return { generation, forced: true };
+      }
+      if (decision.staleHolder)
+        this.record({ event: "command-stale", user, holder: decision.staleHolder.user, command: decision.staleHolder.command, generation: decision.staleHolder.generation }, now);
+      const lock: CommandLock = { user, command, since: isoSeconds(now), activity: now, generation, runId };
+      this.state.locks.putSync(COMMAND, lock);
+      this.record({ event: "command-taken", user, command, generation }, now);
+      return { generation, forced: false };
+    });
+  }
+
+  isCurrent(generation: number): boolean {
+    return this.state.locks.get(COMMAND)?.generation === generation;
+  }
+
+  /** Notes activity (output or heartbeat) for the lock of `generation`; false if it is no longer current. */
+  touch(generation: number): boolean {
+    const now = Date.now();
+    if (now - (this.lastTouch.get(generation) ?? 0) < TOUCH_EVERY_MS) return this.isCurrent(generation);
+    this.lastTouch.set(generation, now);
+    return this.state.root.transactionSync(() => {
+      const lock = this.state.locks.get(COMMAND) as CommandLock | undefined;
+      if (lock?.generation !== generation) return false;
+      this.state.locks.putSync(COMMAND, { ...lock, activity: now });
+      return true;
+    });
+  }
+
+  /** Releases the lock of `generation` only: a fenced-off holder cannot free the new holder's lock. */
+  releaseCommand(generation: number): boolean {
+    this.lastTouch.delete(generation);
+    return this.state.root.transactionSync(() => {
+      const lock = this.state.locks.get(COMMAND) as CommandLock | undefined;
+      if (lock?.generation !== generation) return false;
+      this.state.locks.removeSync(COMMAND);
+      this.record({ event: "command-released", user: lock.user, command: lock.command, generation });
+      return true;
+    });
+  }
+
+  /** At start-up: command locks of a previous life are void (SPEC §5). */
+  clearCommandLock(): void {
+    this.state.root.transactionSync(() => {
+      const lock = this.state.locks.get(COMMAND) as CommandLock | undefined;
+      if (!lock) return;
+      this.state.locks.removeSync(COMMAND);
+      this.record({ event: "cleared-at-start", user: lock.user, command: lock.command, generation: lock.generation });
+    });
+  }
+
+  lockUser(box: string, user: string, note: string | undefined): { message: string; lock: UserLock } {
+    return this.state.root.transactionSync(() => {
+      const decision = decideUserLock(this.read(), user);
+      if (!decision.ok) throw new KegError("locked", messages.alreadyLocked(box, decision.holder));
+      if (decision.kind === "already-yours") return { message: messages.locked(box, decision.holder), lock: decision.holder };
+      const now = Date.now();
+      const lock: UserLock = { user, since: isoSeconds(now), ...(note ? { note } : {}) };
+      this.state.locks.putSync(USER, lock);
+      this.record({ event: "locked", user, note }, now);
+      return { message: messages.locked(box, lock), lock };
+    });
+  }
+
+  unlockUser(box: string, user: string, force: boolean): { message: string } {
+    return this.state.root.transactionSync(() => {
+      const decision = decideUnlock(this.read(), user, force);
+      if (!decision.ok) throw new KegError("locked", messages.unlockNeedsForce(box, decision.holder));
+      if (decision.kind === "not-locked") return { message: messages.notLocked(box) };
+      this.state.locks.removeSync(USER);
+      this.record({ event: decision.forced ? "forced-unlock" : "unlocked", user, holder: decision.holder.user, note: decision.holder.note });
+      return { message: messages.unlocked(box) };
+    });
+  }
+
+  /** The latest `limit` events, oldest first. */
+  history(limit = 50): HistoryEvent[] {
+    const events: HistoryEvent[] = [];
+    for (const { value } of this.state.history.getRange({ reverse: true, limit })) events.push(value);
+    return events.reverse();
+  }
+}
