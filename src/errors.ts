@@ -57,6 +57,17 @@ export class KegError extends Error {
   }
 }
 
+/** A refusal by a lock (exit 75), with the short form shown to waiters. */
+export class LockRefusal extends KegError {
+  constructor(
+    code: "busy" | "locked",
+    message: string,
+    readonly blocker: string,
+  ) {
+    super(code, message);
+  }
+}
+
 export const usageError = (message: string) => new KegError("usage", message);
 export const failure = (message: string) => new KegError("failed", message);
 

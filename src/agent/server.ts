@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import { KegError } from "../errors.ts";
 import { LockStore } from "../lock/store.ts";
+import { WaitLine } from "../lock/wait-line.ts";
 import { listen, type Listener } from "../platform/bun.ts";
 import { VERSION } from "../version.ts";
 import { requireToken, type AuthEnv } from "./auth.ts";
@@ -16,14 +17,17 @@ import { runRoutes } from "./routes/runs.ts";
 import { RunManager } from "./runs.ts";
 import type { State } from "./state.ts";
 
-export type AgentDeps = { state: State; config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv };
+/** Waiting lines: one for the command lock, one for the user lock. */
+export type WaitLines = { command: WaitLine; user: WaitLine };
+
+export type AgentDeps = { state: State; config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: WaitLines };
 
 export function createApp(deps: AgentDeps) {
   const app = new Hono<AuthEnv & { Bindings: { server?: unknown } }>();
   app.get("/health", (c) => c.json({ ok: true, version: VERSION, name: deps.config.name }));
   app.use("*", requireToken(deps.state));
   app.get("/v1/whoami", (c) => c.json({ user: c.get("user"), version: VERSION, name: deps.config.name }));
-  app.route("/v1", lockRoutes(deps.config, deps.locks));
+  app.route("/v1", lockRoutes(deps.config, deps.locks, deps.lines.user));
   app.route("/v1/runs", runRoutes(deps));
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}. See docs/api.md.` } }, 404));
   app.onError((error, c) => {
@@ -44,7 +48,12 @@ export function startAgent(state: State, config: AgentConfig): Listener {
   runs.recover();
   const python = preparePython(config.stateDir, config.python);
   if (python.problem) console.error(`keg-agent: warning: ${python.problem}; python runs will fail until --python is fixed`);
-  const app = createApp({ state, config, locks, runs, python });
+  const lines: WaitLines = { command: new WaitLine(), user: new WaitLine() };
+  locks.onRelease = () => {
+    lines.command.changed();
+    lines.user.changed();
+  };
+  const app = createApp({ state, config, locks, runs, python, lines });
   return listen({
     host: config.host,
     port: config.port,

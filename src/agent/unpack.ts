@@ -5,13 +5,15 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { Open, type File as ZipEntry } from "unzipper";
 import { KegError } from "../errors.ts";
 
 export type UnpackLimits = { maxEntries?: number; maxBytes?: number };
 
-type ZipFile = { fd: number; size: number };
+type ZipFile = { path: string; fd: number; size: number };
 
 const DEFAULT_MAX_ENTRIES = 100_000;
 const DEFAULT_MAX_BYTES = 1024 ** 3;
@@ -19,6 +21,8 @@ const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 const LOCAL_HEADER = 0x04034b50;
 const WRITERS = 8;
+// Entries over this are streamed, so a big file never sits in memory whole.
+const STREAM_OVER = 8 * 1024 * 1024;
 
 /**
  * Unpacks an upload into `runDir` (existing and empty).
@@ -31,7 +35,7 @@ export async function unpackUpload(zipPath: string, runDir: string, opts: Unpack
   const plan = planEntries(entries, root, opts.maxEntries ?? DEFAULT_MAX_ENTRIES, opts.maxBytes ?? DEFAULT_MAX_BYTES);
   const fd = fs.openSync(zipPath, "r");
   try {
-    const zip = { fd, size: fs.fstatSync(fd).size };
+    const zip = { path: zipPath, fd, size: fs.fstatSync(fd).size };
     for (const folder of plan.folders) fs.mkdirSync(folder, { recursive: true });
     // Creating files is the slow part: async writes keep the agent serving other runs meanwhile,
     // and a few in flight go faster on a busy disk.
@@ -39,7 +43,7 @@ export async function unpackUpload(zipPath: string, runDir: string, opts: Unpack
     return { files: plan.files.length, bytes: plan.bytes };
   } catch (error) {
     // The central directory can lie about sizes or checksums; that shows only now.
-    for (const name of fs.readdirSync(root)) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+    emptyDir(root);
     throw error;
   } finally {
     fs.closeSync(fd);
@@ -117,10 +121,22 @@ function kindProblem(entry: ZipEntry): string | undefined {
 }
 
 async function writeEntry(zip: ZipFile, entry: ZipEntry, target: string): Promise<void> {
-  const data = readData(zip, entry);
+  const start = dataStart(zip, entry);
   const unixMode = entry.versionMadeBy >> 8 === 3 ? entry.externalFileAttributes >>> 16 : 0;
   // "wx": never write through something already there.
-  await fs.promises.writeFile(target, data, { mode: unixMode & 0o111 ? 0o755 : 0o644, flag: "wx" });
+  const options = { mode: unixMode & 0o111 ? 0o755 : 0o644, flag: "wx" };
+  if (Math.max(entry.compressedSize, entry.uncompressedSize) <= STREAM_OVER) {
+    return fs.promises.writeFile(target, readSmall(zip, entry, start), options);
+  }
+  const source = fs.createReadStream(zip.path, { start, end: start + entry.compressedSize - 1 });
+  const sink = fs.createWriteStream(target, { mode: options.mode, flags: options.flag });
+  try {
+    if (entry.compressionMethod === 8) await pipeline(source, zlib.createInflateRaw(), checked(entry), sink);
+    else await pipeline(source, checked(entry), sink);
+  } catch (error) {
+    const code = String((error as NodeJS.ErrnoException).code ?? "");
+    throw code.startsWith("Z_") ? notAZip(`'${printable(entry.path)}' does not inflate: ${(error as Error).message}`) : error;
+  }
 }
 
 /** Runs `work` on every item, `width` at a time; after a failure starts no more and waits for those in flight. */
@@ -140,13 +156,18 @@ async function inParallel<T>(items: T[], width: number, work: (item: T) => Promi
   if (failures.length > 0) throw failures[0];
 }
 
-/** Inflates with node's native zlib: several times faster than unzipper's streams (TRAPS "Zips"). */
-function readData({ fd, size }: ZipFile, entry: ZipEntry): Uint8Array {
+/** Where an entry's data starts: after its local header, whose name and extra lengths may differ from the central directory's. */
+function dataStart({ fd, size }: ZipFile, entry: ZipEntry): number {
   const header = Buffer.alloc(30);
   const headerRead = fs.readSync(fd, header, 0, 30, entry.offsetToLocalFileHeader);
   if (headerRead !== 30 || header.readUInt32LE(0) !== LOCAL_HEADER) throw notAZip(`bad local header for '${printable(entry.path)}'`);
   const start = entry.offsetToLocalFileHeader + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
   if (start + entry.compressedSize > size) throw notAZip(`'${printable(entry.path)}' is truncated`);
+  return start;
+}
+
+/** Inflates with node's native zlib: several times faster than unzipper's streams (TRAPS "Zips"). */
+function readSmall({ fd }: ZipFile, entry: ZipEntry, start: number): Uint8Array {
   const raw = Buffer.alloc(entry.compressedSize);
   fs.readSync(fd, raw, 0, raw.length, start);
   let data: Uint8Array = raw;
@@ -158,10 +179,34 @@ function readData({ fd, size }: ZipFile, entry: ZipEntry): Uint8Array {
       throw notAZip(`'${printable(entry.path)}' does not inflate: ${(error as Error).message}`);
     }
   }
-  if (data.length !== entry.uncompressedSize || zlib.crc32(data) !== entry.crc32) {
-    throw notAZip(`'${printable(entry.path)}' does not match its size or checksum`);
-  }
+  if (data.length !== entry.uncompressedSize || zlib.crc32(data) !== entry.crc32) throw mismatch(entry);
   return data;
+}
+
+/** Passes data through, failing as soon as it outgrows the declared size or ends with the wrong checksum. */
+function checked(entry: ZipEntry): Transform {
+  let size = 0;
+  let crc = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > entry.uncompressedSize) return done(mismatch(entry));
+      crc = zlib.crc32(chunk, crc);
+      done(null, chunk);
+    },
+    flush(done) {
+      done(size === entry.uncompressedSize && crc === entry.crc32 ? null : mismatch(entry));
+    },
+  });
+}
+
+function mismatch(entry: ZipEntry): KegError {
+  return notAZip(`'${printable(entry.path)}' does not match its size or checksum`);
+}
+
+function emptyDir(dir: string): void {
+  const names = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  for (const name of names) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
 }
 
 function printable(name: string): string {

@@ -139,6 +139,7 @@ class Tree {
   readonly warnings: string[] = [];
 
   addFile(source: string, zipPath: string, stat = fs.statSync(source)): void {
+    checkName(zipPath, source);
     const clash = this.files.get(zipPath)?.source ?? this.dirs.get(zipPath);
     if (clash !== undefined) throw clashError(zipPath, clash, source);
     this.addParents(zipPath, source);
@@ -154,13 +155,14 @@ class Tree {
       return;
     }
     if (prefix) {
+      checkName(prefix, dir);
       const clash = this.files.get(prefix)?.source;
       if (clash !== undefined) throw clashError(prefix, clash, dir);
       this.addParents(prefix, dir);
       this.dirs.set(prefix, dir);
     }
     ancestors.add(real);
-    for (const name of fs.readdirSync(dir).sort()) {
+    for (const name of readNames(dir)) {
       const source = path.join(dir, name);
       const zipPath = prefix ? `${prefix}/${name}` : name;
       const stat = statOrUndefined(source);
@@ -184,6 +186,11 @@ class Tree {
   }
 }
 
+/** The agent refuses backslashes in names (SPEC §6); better to say so before uploading. */
+function checkName(zipPath: string, source: string): void {
+  if (zipPath.includes("\\")) throw new KegError("failed", `${source} has a backslash in its name, which the box refuses. Rename it.`);
+}
+
 function clashError(zipPath: string, first: string, second: string): KegError {
   return new KegError("failed", `Both ${first} and ${second} would be uploaded as '${zipPath}'. Rename one of them.`);
 }
@@ -200,7 +207,7 @@ function buildZip(tree: Tree): { zip: Uint8Array; files: number; bytes: number }
     chunks.push(chunk);
     done = final;
   });
-  const add = (file: ZipInputFile, data: Uint8Array) => {
+  const add = (file: ZipInputFile, data: Uint8Array<ArrayBuffer>) => {
     zip.add(file);
     file.ondata!(null, data, true);
   };
@@ -224,12 +231,24 @@ function buildZip(tree: Tree): { zip: Uint8Array; files: number; bytes: number }
   return { zip: concat(chunks), files: tree.files.size, bytes };
 }
 
-function readSource(source: string): Buffer {
+function readSource(source: string): Uint8Array<ArrayBuffer> {
   try {
     return fs.readFileSync(source);
   } catch (error) {
-    throw new KegError("failed", `Cannot read ${source} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Check its permissions.`);
+    throw unreadable(source, error);
   }
+}
+
+function readNames(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).sort();
+  } catch (error) {
+    throw unreadable(dir, error);
+  }
+}
+
+function unreadable(source: string, error: unknown): KegError {
+  return new KegError("failed", `Cannot read ${source} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Check its permissions.`);
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

@@ -24,8 +24,14 @@ const names = { 1: "raw", 2: "pickle", 3: "json", 4: "yaml" } as const;
 
 /** Deeper nesting than this is refused rather than risking the stack. */
 const MAX_DEPTH = 2000;
-/** Values reached through shared references (pickle memo, YAML aliases) count each time. */
-const MAX_NODES = 5_000_000;
+/**
+ * Values reached through shared references (pickle memo, YAML aliases) count
+ * each time; plain JSON cannot hold more values than it has bytes.
+ */
+const maxNodes = (size: number) => Math.max(1_000_000, 2 * size);
+
+/** The JSON-safe form computed while decoding, reused for display and --output-file. */
+const safeValues = new WeakMap<DecodedRecord, unknown>();
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -45,13 +51,16 @@ export async function decodeRecord(encoder: number, payload: Uint8Array): Promis
   } catch (error) {
     return { encoder: name, size, error: oneLine(error) };
   }
+  let safe: unknown;
   try {
-    // Converting once now turns absurd depth or expansion (shared references) into an error here.
-    toJsonSafe(value);
+    // Converting now turns absurd depth or expansion (shared references) into an error here.
+    safe = toJsonSafe(value, maxNodes(size));
   } catch (error) {
     return { encoder: name, size, error: `refused: ${oneLine(error)}` };
   }
-  return { encoder: name, value, size };
+  const record: DecodedRecord = { encoder: name, value, size };
+  safeValues.set(record, safe);
+  return record;
 }
 
 async function decodeText(name: "json" | "yaml", payload: Uint8Array): Promise<unknown> {
@@ -77,7 +86,7 @@ export function formatRecord(r: DecodedRecord): string {
   const head = `[record ${r.encoder}]`;
   if (r.encoder === "raw") return `${head} ${r.size} bytes${r.error ? ` (${r.error})` : ""}`;
   if (r.error !== undefined) return `${head} ${r.error}`;
-  return `${head} ${JSON.stringify(toJsonSafe(r.value))}`;
+  return `${head} ${JSON.stringify(jsonSafeOf(r))}`;
 }
 
 /**
@@ -90,21 +99,23 @@ export function recordJsonLine(r: DecodedRecord): string {
     return JSON.stringify({ encoder: r.encoder, size: r.size, base64, ...(r.error !== undefined && { error: r.error }) });
   }
   if (r.error !== undefined) return JSON.stringify({ encoder: r.encoder, error: r.error });
-  return JSON.stringify({ encoder: r.encoder, value: toJsonSafe(r.value) });
+  return JSON.stringify({ encoder: r.encoder, value: jsonSafeOf(r) });
 }
+
+const jsonSafeOf = (r: DecodedRecord) => (safeValues.has(r) ? safeValues.get(r) : toJsonSafe(r.value));
 
 /**
  * A copy of value that JSON.stringify writes without loss of meaning: bytes
  * as `{"$bytes": base64}`, non-finite numbers as "NaN"/"Infinity"/"-Infinity",
  * bigints as numbers when safe and strings otherwise, sets as arrays, a
- * cycle as "[Circular]". Throws on nesting deeper than MAX_DEPTH or more than
- * MAX_NODES values.
+ * cycle as "[Circular]". Throws on nesting deeper than MAX_DEPTH or more
+ * than maxItems values.
  */
-export function toJsonSafe(value: unknown): unknown {
-  let nodes = 0;
+export function toJsonSafe(value: unknown, maxItems = Infinity): unknown {
+  let items = 0;
   const path = new Set<object>();
   const visit = (v: unknown, depth: number): unknown => {
-    if (++nodes > MAX_NODES) throw new Error(`value expands to more than ${MAX_NODES} items`);
+    if (++items > maxItems) throw new Error(`value expands to more than ${maxItems} items`);
     if (v === null || typeof v === "string" || typeof v === "boolean") return v;
     if (typeof v === "number") return Number.isFinite(v) ? v : String(v);
     if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : String(v);
@@ -115,11 +126,18 @@ export function toJsonSafe(value: unknown): unknown {
     if (path.has(v)) return "[Circular]";
     path.add(v);
     let out: unknown;
-    if (Array.isArray(v) || v instanceof Set) out = Array.from(v, (item) => visit(item, depth + 1));
-    else {
-      const entries: [unknown, unknown][] = v instanceof Map ? [...v] : Object.entries(v);
+    if (Array.isArray(v)) {
+      const array = new Array(v.length);
+      for (let i = 0; i < v.length; i++) array[i] = visit(v[i], depth + 1);
+      out = array;
+    } else if (v instanceof Set) {
+      const array: unknown[] = [];
+      for (const item of v) array.push(visit(item, depth + 1));
+      out = array;
+    } else {
       const obj: Record<string, unknown> = Object.create(null);
-      for (const [key, item] of entries) obj[String(key)] = visit(item, depth + 1);
+      if (v instanceof Map) for (const [key, item] of v) obj[String(key)] = visit(item, depth + 1);
+      else for (const key of Object.keys(v)) obj[key] = visit((v as Record<string, unknown>)[key], depth + 1);
       out = obj;
     }
     path.delete(v);

@@ -12,5 +12,8 @@ export const messages = {
   alreadyLocked: (box: string, lock: UserLock) => `Box '${box}' is already locked by ${lock.user} (${since(lock)})`,
   unlocked: (box: string) => `Box '${box}' unlocked`,
   notLocked: (box: string) => `Box '${box}' is not locked`,
+  /** what a waiter is told it waits for (SPEC §5 "Waiting") */
+  waitingBusy: (lock: CommandLock) => `busy — '${lock.command}' by ${lock.user}`,
+  waitingLocked: (lock: UserLock) => `locked by ${lock.user}${lock.note ? ` (${lock.note})` : ""}`,
   unlockNeedsForce: (box: string, lock: UserLock) => `Box '${box}' is locked by ${lock.user}. Use --force to unlock it.`,
 };

@@ -4,7 +4,7 @@
  * simultaneous requests exactly one wins, across processes too.
  * @module
  */
-import { KegError } from "../errors.ts";
+import { KegError, LockRefusal } from "../errors.ts";
 import type { State } from "../agent/state.ts";
 import { messages } from "./messages.ts";
 import {
@@ -41,6 +41,8 @@ export type Grant = { generation: number; forced: boolean };
 
 export class LockStore {
   private lastTouch = new Map<number, number>();
+  /** called after a lock is released, so waiters can try again */
+  onRelease: () => void = () => {};
 
   constructor(
     private readonly state: State,
@@ -59,10 +61,10 @@ export class LockStore {
     if (last + 1 > HISTORY_KEPT) for (const key of history.getKeys({ end: last + 1 - HISTORY_KEPT })) history.removeSync(key);
   }
 
-  private refusal(box: string, refusal: Refusal): KegError {
+  private refusal(box: string, refusal: Refusal): LockRefusal {
     return refusal.reason === "busy"
-      ? new KegError("busy", messages.busy(box, refusal.holder))
-      : new KegError("locked", messages.lockedForCommand(box, refusal.holder));
+      ? new LockRefusal("busy", messages.busy(box, refusal.holder), messages.waitingBusy(refusal.holder))
+      : new LockRefusal("locked", messages.lockedForCommand(box, refusal.holder), messages.waitingLocked(refusal.holder));
   }
 
   /** Checks without taking: the refusal a command would get now, if any. */
@@ -113,13 +115,15 @@ export class LockStore {
   /** Releases the lock of `generation` only: a fenced-off holder cannot free the new holder's lock. */
   releaseCommand(generation: number): boolean {
     this.lastTouch.delete(generation);
-    return this.state.root.transactionSync(() => {
+    const released = this.state.root.transactionSync(() => {
       const lock = this.state.locks.get(COMMAND) as CommandLock | undefined;
       if (lock?.generation !== generation) return false;
       this.state.locks.removeSync(COMMAND);
       this.record({ event: "command-released", user: lock.user, command: lock.command, generation });
       return true;
     });
+    if (released) this.onRelease();
+    return released;
   }
 
   /** At start-up: command locks of a previous life are void (SPEC §5). */
@@ -135,7 +139,7 @@ export class LockStore {
   lockUser(box: string, user: string, note: string | undefined): { message: string; lock: UserLock } {
     return this.state.root.transactionSync(() => {
       const decision = decideUserLock(this.read(), user);
-      if (!decision.ok) throw new KegError("locked", messages.alreadyLocked(box, decision.holder));
+      if (!decision.ok) throw new LockRefusal("locked", messages.alreadyLocked(box, decision.holder), messages.waitingLocked(decision.holder));
       if (decision.kind === "already-yours") return { message: messages.locked(box, decision.holder), lock: decision.holder };
       const now = Date.now();
       const lock: UserLock = { user, since: isoSeconds(now), ...(note ? { note } : {}) };
@@ -152,6 +156,7 @@ export class LockStore {
       if (decision.kind === "not-locked") return { message: messages.notLocked(box) };
       this.state.locks.removeSync(USER);
       this.record({ event: decision.forced ? "forced-unlock" : "unlocked", user, holder: decision.holder.user, note: decision.holder.note });
+      queueMicrotask(() => this.onRelease());
       return { message: messages.unlocked(box) };
     });
   }

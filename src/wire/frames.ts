@@ -26,6 +26,10 @@ export const Frame = {
   queue: 11,
   /** JSON: { released, error? }: the cycle is over (lock released, hook run) */
   end: 12,
+  /** JSON: the answer of a request that waited in line (e.g. `boxes lock --wait`) */
+  result: 13,
+  /** JSON: { code, message }: the request failed after its stream began */
+  error: 14,
 } as const;
 export type FrameType = (typeof Frame)[keyof typeof Frame];
 

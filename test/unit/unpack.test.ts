@@ -79,6 +79,15 @@ describe("round trip", () => {
     expect(statSync(join(runDir, "main.py")).mode & 0o777).toBe(0o644);
   });
 
+  test("a big file is streamed through and checked", async () => {
+    const src = dir.join("src");
+    const big = new Uint8Array(9 * 1024 * 1024).map((_, i) => (i * 7) % 251);
+    writeFiles(src, { "main.py": "m", "big.bin": big });
+    writeFileSync(zipPath, (await packUpload({ runnable: src, addFiles: [] })).zip);
+    expect(await unpackUpload(zipPath, runDir)).toEqual({ files: 2, bytes: big.length + 1 });
+    expect(readFileSync(join(runDir, "big.bin")).equals(big)).toBe(true);
+  });
+
   test("2,000 files: timing", async () => {
     const src = dir.join("many");
     const files: Record<string, string> = { "main.py": "print(1)\n" };
@@ -94,7 +103,7 @@ describe("round trip", () => {
     console.log(`2,001 files, ${packed.bytes} bytes -> ${packed.zip.length} byte zip: pack ${packMs.toFixed(0)} ms, unpack ${unpackMs.toFixed(0)} ms`);
     expect(result.files).toBe(2001);
     expect(readTree(runDir)).toEqual(readTree(src));
-  });
+  }, 60_000);
 });
 
 describe("hostile zips write nothing", () => {
@@ -161,6 +170,20 @@ describe("corrupt zips", () => {
     const zip = zipSync({ "first.txt": strToU8("written first"), "second.txt": strToU8("DAMAGED-PAYLOAD") }, { level: 0 });
     writeFileSync(zipPath, Buffer.from(Buffer.from(zip).toString("latin1").replace("DAMAGED", "damaged"), "latin1"));
     expect((await refusal()).message).toBe("Upload refused: not a valid zip ('second.txt' does not match its size or checksum).");
+  });
+
+  test("a damaged big entry leaves the run folder empty", async () => {
+    const zip = zipSync({ "a.txt": strToU8("a"), "big.bin": new Uint8Array(9 * 1024 * 1024) }, { level: 0 });
+    zip[5_000_000] ^= 1;
+    writeFileSync(zipPath, zip);
+    expect((await refusal()).message).toBe("Upload refused: not a valid zip ('big.bin' does not match its size or checksum).");
+  });
+
+  test("a big deflated entry that does not inflate leaves the run folder empty", async () => {
+    const zip = zipSync({ "a.txt": strToU8("a"), "big.bin": new Uint8Array(9 * 1024 * 1024).map((_, i) => (i * 7) % 251) }, { level: 1 });
+    zip.fill(0xff, 1000, 2000);
+    writeFileSync(zipPath, zip);
+    expect((await refusal()).message).toStartWith("Upload refused: not a valid zip ('big.bin' does not ");
   });
 
   test("an entry that lies about its size is cut off at the declared size", async () => {

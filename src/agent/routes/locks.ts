@@ -2,12 +2,15 @@
 import { Hono } from "hono";
 import { isStale } from "../../lock/rules.ts";
 import type { LockStore } from "../../lock/store.ts";
+import { WaitLine } from "../../lock/wait-line.ts";
 import { VERSION } from "../../version.ts";
 import type { BoxStatus } from "../../wire/api.ts";
+import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
 import type { AuthEnv } from "../auth.ts";
 import type { AgentConfig } from "../config.ts";
+import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
 
-export function lockRoutes(config: AgentConfig, locks: LockStore) {
+export function lockRoutes(config: AgentConfig, locks: LockStore, userLine: WaitLine) {
   const app = new Hono<AuthEnv>();
   const boxName = (given: string | undefined) => given || config.name;
 
@@ -25,8 +28,15 @@ export function lockRoutes(config: AgentConfig, locks: LockStore) {
   });
 
   app.post("/lock", async (c) => {
-    const { box, note } = await c.req.json<{ box?: string; note?: string }>();
-    return c.json(locks.lockUser(boxName(box), c.get("user"), note || undefined));
+    const { box, note, wait } = await c.req.json<{ box?: string; note?: string; wait?: number }>();
+    const take = () => locks.lockUser(boxName(box), c.get("user"), note || undefined);
+    if (wait === undefined) return c.json(take());
+    const signal = c.req.raw.signal;
+    async function* waitThenLock() {
+      const result = yield* queueFrames(userLine.wait(take, wait!, signal));
+      yield encodeJsonFrame(Frame.result, result);
+    }
+    return new Response(frameStream(waitThenLock()), { headers: frameHeaders });
   });
 
   app.post("/unlock", async (c) => {

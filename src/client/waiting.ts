@@ -1,0 +1,39 @@
+/**
+ * Shows a place in a box's waiting line on stderr (SPEC §5 "Waiting"):
+ * updated in place on a terminal, a new line whenever it changes otherwise.
+ * @module
+ */
+import { isErrorCode, KegError } from "../errors.ts";
+import { decodeJson, Frame, type DecodedFrame } from "../wire/frames.ts";
+
+export class WaitingDisplay {
+  private shown = "";
+  private readonly tty = Boolean(process.stderr.isTTY);
+
+  constructor(private readonly box: string) {}
+
+  /** Handles queue and error frames; false for any other frame. */
+  handle(frame: DecodedFrame): boolean {
+    if (frame.type === Frame.queue) {
+      const { position, blocker } = decodeJson<{ position: number; blocker: string }>(frame.payload);
+      const line = `waiting for ${this.box}: #${position} in line${blocker ? `, ${blocker}` : ""}`;
+      if (line !== this.shown) {
+        process.stderr.write(this.tty ? `\r\x1b[K${line}` : `${line}\n`);
+        this.shown = line;
+      }
+      return true;
+    }
+    if (frame.type === Frame.error) {
+      this.done();
+      const { code, message } = decodeJson<{ code: string; message: string }>(frame.payload);
+      throw new KegError(isErrorCode(code) ? code : "failed", message);
+    }
+    return false;
+  }
+
+  /** Ends the in-place line before other output follows. */
+  done(): void {
+    if (this.tty && this.shown) process.stderr.write("\n");
+    this.shown = "";
+  }
+}

@@ -1,0 +1,51 @@
+/** `keg boxes lock --box NAME [--note TEXT] [--wait SECONDS]` (SPEC §5). @module */
+import { defineCommand } from "citty";
+import { parseWords, secondsOption, stringOption, type OptionDefs } from "../../args.ts";
+import { resolveBox } from "../../config/boxes.ts";
+import { usageError } from "../../errors.ts";
+import { postJson, request } from "../../client/http.ts";
+import { WaitingDisplay } from "../../client/waiting.ts";
+import type { RunContext } from "../../dispatch.ts";
+import { decodeJson, Frame, FrameDecoder } from "../../wire/frames.ts";
+import { boxArgs, waitArgs } from "../_args.ts";
+
+const args = {
+  ...boxArgs,
+  note: { type: "string", description: "why you reserve it (shown in list and errors)", valueHint: "TEXT" },
+  ...waitArgs,
+} as const satisfies OptionDefs;
+
+export const lockCommand = defineCommand({
+  meta: { name: "boxes lock", description: "Reserve a box until you unlock it" },
+  args,
+  async run({ words }: RunContext) {
+    const parsed = parseWords(words, args);
+    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg boxes lock --help'.`);
+    const box = resolveBox(stringOption(parsed, "box"));
+    const note = stringOption(parsed, "note");
+    const wait = secondsOption(parsed, "wait");
+    if (wait === undefined) {
+      const { message } = await postJson<{ message: string }>(box, "/v1/lock", { box: box.name, note });
+      process.stdout.write(`${message}\n`);
+      return 0;
+    }
+    const response = await request(box, "/v1/lock", {
+      method: "POST",
+      body: JSON.stringify({ box: box.name, note, wait }),
+      headers: { "content-type": "application/json" },
+    });
+    const display = new WaitingDisplay(box.name);
+    const decoder = new FrameDecoder();
+    for await (const chunk of response.body!) {
+      for (const frame of decoder.push(chunk)) {
+        if (display.handle(frame)) continue;
+        if (frame.type === Frame.result) {
+          display.done();
+          process.stdout.write(`${decodeJson<{ message: string }>(frame.payload).message}\n`);
+          return 0;
+        }
+      }
+    }
+    throw new Error(`the connection to box '${box.name}' ended while waiting`);
+  },
+});
