@@ -3,10 +3,12 @@
  * output streams (acceptance 1), arguments and environment (2), live output
  * (3), includes, add-files and directory runnables (5). SPEC §4, §6.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { runBox, StreamText } from "../helpers/run.ts";
+
+setDefaultTimeout(60_000);
 
 describe("exit codes and streams (acceptance 1)", () => {
   test.concurrent("the script's own code, 128+9 for a self-SIGKILL, stdout and stderr kept apart", async () => {

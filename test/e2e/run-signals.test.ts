@@ -1,0 +1,110 @@
+/**
+ * Issue 4 on the compiled binaries with real Python: how runs end.
+ * `--timeout` (acceptance 6), Ctrl-C (7), a CLI killed outright (10), and a
+ * long-silent script kept alive by keepalives (11). SPEC §4 "Exit codes",
+ * §5 (a dropped client's run is stopped), §6.
+ */
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { isRunning, readIfThere, runBox, StreamText } from "../helpers/run.ts";
+import { until } from "../helpers/until.ts";
+
+setDefaultTimeout(60_000);
+
+describe("--timeout (acceptance 6)", () => {
+  test.concurrent("a sleeper gets SIGTERM after 1 s: exit 124", async () => {
+    await using box = await runBox({ "sleeper.py": "import time\nprint('sleeping')\ntime.sleep(30)\n" });
+    const result = await box.run(["python", "run", "sleeper.py", "--timeout", "1"]);
+    expect(result).toMatchObject({ code: 124, stdout: "sleeping\n" });
+    expect(result.ms).toBeGreaterThanOrEqual(1000);
+    expect(result.ms).toBeLessThan(3000);
+  });
+
+  test.concurrent("a script ignoring SIGTERM is killed 5 s later: exit 137", async () => {
+    await using box = await runBox({
+      "stubborn.py": "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ignoring SIGTERM')\ntime.sleep(30)\n",
+    });
+    const result = await box.run(["python", "run", "stubborn.py", "--timeout", "1"]);
+    expect(result).toMatchObject({ code: 137, stdout: "ignoring SIGTERM\n" });
+    expect(result.ms).toBeGreaterThanOrEqual(6000);
+    expect(result.ms).toBeLessThan(8000);
+  });
+});
+
+/** A script that starts a child, writes both pids to `pids` in its folder, says ready, then waits. */
+const withChild = (pidFile: string) =>
+  [
+    "import os, subprocess, sys, time",
+    "child = subprocess.Popen(['sleep', '60'])",
+    `open(${JSON.stringify(pidFile)} + '.tmp', 'w').write('%d %d' % (os.getpid(), child.pid))`,
+    `os.rename(${JSON.stringify(pidFile)} + '.tmp', ${JSON.stringify(pidFile)})`,
+    "print('ready')",
+    "time.sleep(60)",
+  ].join("\n");
+
+describe("stopping a run from the CLI side (acceptance 7, 10)", () => {
+  test.concurrent("SIGINT to keg: exit 130, the script and its child are gone, and the next run works", async () => {
+    await using box = await runBox();
+    const pidFile = box.dir.join("pids");
+    await Bun.write(box.dir.join("waiter.py"), withChild(pidFile));
+    const keg = box.spawn(["python", "run", "waiter.py"]);
+    const stdout = new StreamText(keg.stdout);
+    const stderr = new StreamText(keg.stderr);
+    await stdout.waitFor(/^ready\n/);
+    const [script, child] = readIfThere(pidFile)!.split(" ").map(Number) as [number, number];
+    expect([isRunning(script), isRunning(child)]).toEqual([true, true]);
+
+    keg.kill("SIGINT");
+    expect(await keg.exited).toBe(130);
+    await stderr.done;
+    expect(stderr.text).toContain("stopping the run on the box");
+    await until(() => !isRunning(script) && !isRunning(child), { deadlineMs: 10_000, what: "the script and its child to end" });
+
+    // keg left only after the box released its command lock (SPEC §4), so this starts at once.
+    await Bun.write(box.dir.join("again.py"), "print('again')\n");
+    const again = await box.run(["python", "run", "again.py"]);
+    expect(again).toMatchObject({ code: 0, stdout: "again\n", stderr: "" });
+  });
+
+  test.concurrent("keg killed with SIGKILL mid-run: the agent stops the run within a few seconds", async () => {
+    await using box = await runBox();
+    const pidFile = box.dir.join("pid");
+    await Bun.write(
+      box.dir.join("chatty.py"),
+      [
+        "import os, time",
+        `open(${JSON.stringify(pidFile)}, 'w').write(str(os.getpid()))`,
+        "for i in range(600):",
+        "    print('tick', i)",
+        "    time.sleep(0.1)",
+      ].join("\n"),
+    );
+    const keg = box.spawn(["python", "run", "chatty.py"]);
+    const stdout = new StreamText(keg.stdout);
+    await stdout.waitFor(/tick 2\n/);
+    const script = Number(readIfThere(pidFile));
+    expect(isRunning(script)).toBe(true);
+
+    keg.kill("SIGKILL");
+    await keg.exited;
+    await until(() => !isRunning(script), { deadlineMs: 10_000, what: "the agent to stop the run" });
+    // The cycle ended: the run is recorded as killed and the box takes the next command.
+    await Bun.write(box.dir.join("next.py"), "print('next')\n");
+    const next = await until(async () => {
+      const result = await box.run(["python", "run", "next.py"]);
+      return result.code === 75 ? undefined : result;
+    }, { deadlineMs: 10_000, what: "the command lock to be released" });
+    expect(next).toMatchObject({ code: 0, stdout: "next\n" });
+    expect(readdirSync(join(box.agent.stateDir, "runs"))).toHaveLength(2);
+  });
+});
+
+describe("a quiet script (acceptance 11)", () => {
+  test.concurrent("25 s without output under the default --keepalive 20 still ends with the script's exit code", async () => {
+    await using box = await runBox({ "quiet.py": "import sys, time\ntime.sleep(25)\nsys.exit(5)\n" });
+    const result = await box.run(["python", "run", "quiet.py"]);
+    expect(result).toMatchObject({ code: 5, stdout: "", stderr: "" });
+    expect(result.ms).toBeGreaterThanOrEqual(25_000);
+  });
+});
