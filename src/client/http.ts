@@ -21,6 +21,7 @@ const DEFAULT_TIMEOUT_MS = 5000;
 export async function request(box: Pick<Box, "name" | "address" | "token">, path: string, options: RequestOptions = {}): Promise<Response> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // The time limit covers the answer's headers only: a streamed body may last hours.
+  const began = performance.now();
   const timer = new AbortController();
   const timeout = setTimeout(() => timer.abort(), timeoutMs);
   const signal = options.signal ? AbortSignal.any([timer.signal, options.signal]) : timer.signal;
@@ -34,8 +35,11 @@ export async function request(box: Pick<Box, "name" | "address" | "token">, path
     });
   } catch (error) {
     if (options.signal?.aborted) throw error;
-    const waited = timer.signal.aborted ? ` (no answer within ${Math.round(timeoutMs / 1000)} s)` : "";
-    throw new KegError("unreachable", `Cannot reach box '${box.name}' at ${box.address}${waited}. Check that keg-agent runs there and the address is right.`);
+    const seconds = ((performance.now() - began) / 1000).toFixed(1);
+    const why = timer.signal.aborted
+      ? `no answer within ${Math.round(timeoutMs / 1000)} s`
+      : `${(error as NodeJS.ErrnoException).code ?? "connection failed"} after ${seconds} s`;
+    throw new KegError("unreachable", `Cannot reach box '${box.name}' at ${box.address} (${why}). Check that keg-agent runs there and the address is right.`);
   } finally {
     clearTimeout(timeout);
   }

@@ -4,8 +4,9 @@
  * Opcodes that would import, call or build objects are refused; this is
  * JavaScript interpreting the opcodes itself, so nothing in a pickle is ever
  * executed. A few constructors that only make plain data (set, frozenset,
- * bytearray, _codecs.encode, which Python itself emits for those types) are
- * interpreted here from their arguments, never called.
+ * bytes, bytearray, _codecs.encode: Python itself writes these types with
+ * them in some protocols) are interpreted here from their arguments, never
+ * called.
  * @module
  */
 
@@ -36,9 +37,11 @@ const plainConstructors = new Set([
   "builtins.set",
   "builtins.frozenset",
   "builtins.bytearray",
+  "builtins.bytes",
   "__builtin__.set",
   "__builtin__.frozenset",
   "__builtin__.bytearray",
+  "__builtin__.bytes",
   "_codecs.encode",
 ]);
 
@@ -470,7 +473,7 @@ function construct(name: string, args: unknown, tuples: WeakSet<object>, frozen:
     if (kind === "frozenset") frozen.add(set);
     return set;
   }
-  if (kind === "bytearray") {
+  if (kind === "bytearray" || kind === "bytes") {
     if (args.length === 0) return new Uint8Array();
     if (args.length === 1 && args[0] instanceof Uint8Array) return args[0].slice();
     if (args.length === 2) return encodeLatin1(args[0], args[1]) ?? bad();

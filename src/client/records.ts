@@ -28,7 +28,7 @@ const MAX_DEPTH = 2000;
  * Values reached through shared references (pickle memo, YAML aliases) count
  * each time; plain JSON cannot hold more values than it has bytes.
  */
-const maxNodes = (size: number) => Math.max(1_000_000, 2 * size);
+const itemBudget = (size: number) => Math.max(200_000, 4 * size);
 
 /** The JSON-safe form computed while decoding, reused for display and --output-file. */
 const safeValues = new WeakMap<DecodedRecord, unknown>();
@@ -54,7 +54,7 @@ export async function decodeRecord(encoder: number, payload: Uint8Array): Promis
   let safe: unknown;
   try {
     // Converting now turns absurd depth or expansion (shared references) into an error here.
-    safe = toJsonSafe(value, maxNodes(size));
+    safe = toJsonSafe(value, itemBudget(size));
   } catch (error) {
     return { encoder: name, size, error: `refused: ${oneLine(error)}` };
   }
@@ -154,8 +154,8 @@ export function parseJson(text: string): unknown {
   let fast: unknown;
   try {
     fast = JSON.parse(text);
-    // Cheap test first: a run of 16 digits is the only way to a lossy integer.
-    if (!/\d{16}/.test(text)) return fast;
+    // Only an integer of 16 or more digits can lose precision; floats are fine as parsed.
+    if (!/(?<![\d.])\d{16,}(?![\d.eE])/.test(text)) return fast;
   } catch (error) {
     if (!/NaN|Infinity/.test(text)) throw error;
     try {
@@ -170,7 +170,7 @@ export function parseJson(text: string): unknown {
 /** Python never escapes a letter, so this spelling of "NaN" can only be ours. */
 const NAN_TOKEN = '"\\u004EaN"';
 
-function revive(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
+function revive(_key: string, value: unknown, context?: { source?: string }): unknown {
   const source = context?.source;
   if (source === undefined) return value;
   if (typeof value === "number" && !Number.isSafeInteger(value) && /^-?\d+$/.test(source)) return toInt(BigInt(source));

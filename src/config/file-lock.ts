@@ -4,7 +4,7 @@
  * lock left by a dead process is recognised and taken over.
  * @module
  */
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { failure } from "../errors.ts";
 
 const STALE_MS = 10_000;
@@ -38,8 +38,12 @@ export async function withFileLock<T>(lockPath: string, step: () => T | Promise<
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       if (ownerIsGone(lockPath)) {
+        // Rename, not unlink: of several processes that judged it stale, only
+        // one can move it away, so none deletes a lock another just took.
+        const aside = `${lockPath}.stale.${process.pid}`;
         try {
-          unlinkSync(lockPath);
+          renameSync(lockPath, aside);
+          unlinkSync(aside);
         } catch {}
         continue;
       }

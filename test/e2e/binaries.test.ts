@@ -4,13 +4,17 @@
  * node_modules, no HOME), they start, and the agent opens its LMDB state (the
  * native addons are embedded: TRAPS.md "Compiling").
  */
-import { expect, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { tempDir } from "../helpers/tmp.ts";
 
 const VERSION = pkg.version;
+
+// bunfig.toml's `[test] timeout` is not read by bun test (only --timeout and
+// setDefaultTimeout are), so tests that start agents would get 5 s.
+setDefaultTimeout(60_000);
 const dist = join(import.meta.dir, "..", "..", "dist");
 
 /** Runs a command under `env -i PATH=/usr/bin:/bin` plus `vars`, in `cwd`. */
@@ -21,7 +25,7 @@ function bare(cwd: string, cmd: string[], vars: Record<string, string> = {}) {
 
 async function runBare(cwd: string, cmd: string[], vars: Record<string, string> = {}) {
   const proc = bare(cwd, cmd, vars);
-  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { stdout, stderr, code };
 }
 
@@ -53,7 +57,7 @@ test.concurrent("the copied agent stores users and serves /health and /v1/whoami
   expect(added.stdout).toBe(`${token}\n`);
 
   await using serve = bare(bin.path, ["./keg-agent", "serve", "--listen", "127.0.0.1:0", "--state-dir", state.path, "--name", "copied"]);
-  const stderr = serve.stderr.text();
+  const stderr = new Response(serve.stderr).text();
   const reader = serve.stdout.getReader();
   let seen = "";
   while (!seen.includes("\n")) {

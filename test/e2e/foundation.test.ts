@@ -4,7 +4,7 @@
  * writers (SPEC §5 "Client storage"), usage errors and exit codes.
  * Acceptance point 2 (standalone binaries) is in binaries.test.ts.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
@@ -14,6 +14,10 @@ import { kegUser, type KegResult, type KegUser } from "../helpers/keg.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const VERSION = pkg.version;
+
+// bunfig.toml's `[test] timeout` is not read by bun test (only --timeout and
+// setDefaultTimeout are), so tests that start agents would get 5 s.
+setDefaultTimeout(60_000);
 
 /** A keg user whose KEG_HOME is removed at the end of the test (`using keg = user()`). */
 function user(env: Record<string, string> = {}): KegUser & Disposable {
@@ -443,12 +447,10 @@ describe("usage errors (acceptance 7)", () => {
   });
 });
 
-// No command that takes --box exists yet (src/cmd/index.ts has only `boxes
-// add|remove|list`), so box selection is proven on resolveBox in
-// test/unit/boxes-file.test.ts, and these run once `keg python ps` lands:
-// drop the `.todo` then.
+// Box selection (SPEC §4) through `keg python ps`, a command that only reads;
+// resolveBox itself is also covered in test/unit/boxes-file.test.ts.
 describe("box selection through a command (acceptance 7)", () => {
-  test.todo("an unknown --box is exit 1 listing the known names", async () => {
+  test.concurrent("an unknown --box is exit 1 listing the known names", async () => {
     await using agent = await startAgent();
     const token = await agent.addUser("alice");
     using keg = user();
@@ -459,25 +461,36 @@ describe("box selection through a command (acceptance 7)", () => {
     expect(errorLine(result.stderr)).toBe("Error: Unknown box 'nope'. Known boxes: alpha, beta.");
   });
 
-  test.todo("KEG_BOX selects a box", async () => {
-    await using agent = await startAgent();
-    const token = await agent.addUser("alice");
+  test.concurrent("KEG_BOX selects a box, and --box wins over it", async () => {
+    // Two boxes, one of them gone: which one was asked shows in the outcome.
+    await using up = await startAgent({ name: "up" });
+    await using gone = await startAgent({ name: "gone" });
     using keg = user();
-    await addBox(keg, agent, "alpha", token);
-    const result = await keg.run(["python", "ps", "--json"], { env: { KEG_BOX: "alpha" } });
-    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: "" });
+    await addBox(keg, up, "up", await up.addUser("alice"));
+    await addBox(keg, gone, "gone", await gone.addUser("alice"));
+    await gone.kill();
+
+    const viaEnv = await keg.run(["python", "ps", "--json"], { env: { KEG_BOX: "up" } });
+    expect({ code: viaEnv.code, stdout: viaEnv.stdout, stderr: viaEnv.stderr }).toEqual({ code: 0, stdout: "[]\n", stderr: "" });
+    const goneViaEnv = await keg.run(["python", "ps", "--json"], { env: { KEG_BOX: "gone" } });
+    expect(goneViaEnv.code).toBe(1);
+    expect(errorLine(goneViaEnv.stderr)).toContain(gone.url);
+    const flagWins = await keg.run(["python", "ps", "--json", "--box", "up"], { env: { KEG_BOX: "gone" } });
+    expect({ code: flagWins.code, stderr: flagWins.stderr }).toEqual({ code: 0, stderr: "" });
     const unknown = await keg.run(["python", "ps"], { env: { KEG_BOX: "nope" } });
     expect(unknown.code).toBe(1);
-    expect(errorLine(unknown.stderr)).toContain("alpha");
+    expect(errorLine(unknown.stderr)).toBe("Error: Unknown box 'nope'. Known boxes: up, gone.");
   });
 
-  test.todo("--box http://127.0.0.1:PORT with KEG_TOKEN works with no boxes.json", async () => {
+  test.concurrent("--box http://127.0.0.1:PORT with KEG_TOKEN works with no boxes.json", async () => {
     await using agent = await startAgent();
     const token = await agent.addUser("alice");
     using keg = user();
     const result = await keg.run(["python", "ps", "--json", "--box", agent.url], { env: { KEG_TOKEN: token } });
-    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: "" });
-    expect(existsSync(boxesFile(keg))).toBe(false);
+    expect(result).toEqual({ code: 0, stdout: "[]\n", stderr: "" });
+    const viaEnv = await keg.run(["python", "ps", "--json"], { env: { KEG_BOX: agent.url, KEG_TOKEN: token } });
+    expect(viaEnv).toEqual({ code: 0, stdout: "[]\n", stderr: "" });
+    expect(existsSync(keg.home) ? readdirSync(keg.home) : []).toEqual([]);
     const wrong = await keg.run(["python", "ps", "--box", agent.url], { env: { KEG_TOKEN: "keg_wrong" } });
     expect(wrong.code).toBe(1);
     expect(errorLine(wrong.stderr)).toContain("keg-agent users add");

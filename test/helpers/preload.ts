@@ -17,9 +17,8 @@ if (!process.env.KEG_TEST_BIN) {
   const { chmodSync } = await import("node:fs");
   for (const name of ["keg", "keg-agent"]) chmodSync(join(bin, name), 0o755);
   process.env.KEG_TEST_BIN = bin;
-  process.on("exit", () => {
-    try {
-      require("node:fs").rmSync(bin, { recursive: true, force: true });
-    } catch {}
-  });
+  // bun test fires no "exit" event for the preload; afterAll here runs once after every file.
+  const { afterAll } = await import("bun:test");
+  const { rmSync } = await import("node:fs");
+  afterAll(() => rmSync(bin, { recursive: true, force: true }));
 }

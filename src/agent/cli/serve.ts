@@ -62,13 +62,14 @@ export const serveCommand = defineCommand({
     const { openState } = await import("../state.ts");
     const { startAgent } = await import("../server.ts");
     const state = openState(config.stateDir);
+    // Handlers first: a signal right after the first line must still close LMDB cleanly.
+    const stopped = new Promise<void>((resolve) => {
+      process.once("SIGTERM", () => resolve());
+      process.once("SIGINT", () => resolve());
+    });
     const listener = startAgent(state, config);
     process.stdout.write(`keg-agent ${VERSION} listening on ${listener.url}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once("SIGTERM", stop);
-      process.once("SIGINT", stop);
-    });
+    await stopped;
     await listener.stop();
     await state.close();
     return 0;
