@@ -39,6 +39,7 @@ const STOP_STEPS: [NodeJS.Signals, number][] = [
   ["SIGKILL", 0],
 ];
 const POLL_MS = 250;
+const PID_WAIT_MS = 10_000;
 
 export class RunManager {
   readonly live = new Map<string, LiveRun>();
@@ -171,9 +172,12 @@ export class RunManager {
 
   /** SIGINT, then SIGTERM, then SIGKILL to the run's group until it is gone. */
   async stop(id: string): Promise<void> {
+    const live = this.live.get(id);
+    // The supervisor reports the script's pid a moment after the start: a stop in that moment waits for it.
+    const deadline = Date.now() + PID_WAIT_MS;
+    while (live && live.pid === undefined && !live.exit && Date.now() < deadline) await this.waitForChange(live, 50);
     const record = this.record(id);
     if (record.status !== "running" || !record.pid) return;
-    const live = this.live.get(id);
     for (const [signal, wait] of STOP_STEPS) {
       if (!signalGroup(record.pid, signal)) return;
       if (!wait) return;

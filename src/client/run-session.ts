@@ -23,27 +23,35 @@ export async function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, opti
   const abort = new AbortController();
   let started: StartedInfo | undefined;
   let interrupted = false;
+  let answered = false;
   const onSigint = () => {
     if (interrupted) process.exit(130); // second Ctrl-C: give up waiting
     interrupted = true;
     process.stderr.write("\nkeg: stopping the run on the box (Ctrl-C again to leave at once)\n");
     if (started) postJson(box, `/v1/runs/${started.id}/stop`, {}).catch(() => {});
-    else abort.abort();
+    // Still uploading: leave (the box stops a run whose client went away). Once answered,
+    // the `started` frame comes first and its handler asks for the stop.
+    else if (!answered) abort.abort();
   };
   process.on("SIGINT", onSigint);
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   const printer = new OutputPrinter(options.outputFile);
   try {
-    const response = await request(box, "/v1/runs", {
-      method: "POST",
-      body: encodeRunBody(spec, zip),
-      headers: { "content-type": "application/octet-stream" },
-      timeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
-      signal: abort.signal,
-    }).catch((error) => {
-      if (abort.signal.aborted) throw new KegError("failed", "Interrupted before the run started.");
-      throw error;
-    });
+    let response: Response;
+    try {
+      response = await request(box, "/v1/runs", {
+        method: "POST",
+        body: encodeRunBody(spec, zip) as Uint8Array<ArrayBuffer>,
+        headers: { "content-type": "application/octet-stream" },
+        timeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
+        signal: abort.signal,
+      });
+    } catch (error) {
+      if (!abort.signal.aborted) throw error;
+      printError("Interrupted before the run started.");
+      return 130;
+    }
+    answered = true;
     const decoder = new FrameDecoder();
     const downloads = new DownloadWriter(options.cwd);
     const failedDownloads: string[] = [];

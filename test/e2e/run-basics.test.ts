@@ -65,8 +65,7 @@ describe("arguments and environment (acceptance 2)", () => {
 
   test.concurrent("a bad --env name is a usage error and nothing runs", async () => {
     await using box = await runBox();
-    const marker = box.dir.join("ran");
-    box.dir; // the script would leave a marker if it ran
+    const marker = box.dir.join("ran"); // the script leaves it if it runs
     await Bun.write(box.dir.join("mark.py"), `open(${JSON.stringify(marker)}, "w").close()\n`);
     const result = await box.run(["python", "run", "mark.py", "--env", "1BAD=x"]);
     expect(result.code).toBe(2);

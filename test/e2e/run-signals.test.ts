@@ -5,7 +5,8 @@
  * §5 (a dropped client's run is stopped), §6.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isRunning, readIfThere, runBox, StreamText } from "../helpers/run.ts";
 import { until } from "../helpers/until.ts";
@@ -57,6 +58,8 @@ describe("stopping a run from the CLI side (acceptance 7, 10)", () => {
 
     keg.kill("SIGINT");
     expect(await keg.exited).toBe(130);
+    // keg waited for the run's end: the script was already reaped when it exited.
+    expect(isRunning(script)).toBe(false);
     await stderr.done;
     expect(stderr.text).toContain("stopping the run on the box");
     await until(() => !isRunning(script) && !isRunning(child), { deadlineMs: 10_000, what: "the script and its child to end" });
@@ -65,6 +68,30 @@ describe("stopping a run from the CLI side (acceptance 7, 10)", () => {
     await Bun.write(box.dir.join("again.py"), "print('again')\n");
     const again = await box.run(["python", "run", "again.py"]);
     expect(again).toMatchObject({ code: 0, stdout: "again\n", stderr: "" });
+  });
+
+  test.concurrent("SIGINT while the box unpacks the upload: exit 130, no run is left going, the box is free", async () => {
+    await using box = await runBox({ "late.py": "import time\ntime.sleep(30)\n" });
+    // Random bytes do not compress: unpacking them takes long enough to land the signal before the
+    // run starts (the agent then finds its client gone). Landing just after, the ordinary stop must
+    // give the same result.
+    writeFileSync(box.dir.join("big.bin"), randomBytes(64 * 1024 * 1024));
+    const runsDir = join(box.agent.stateDir, "runs");
+    const keg = box.spawn(["python", "run", "late.py", "--add-file", "big.bin"]);
+    const runDir = await until(() => readdirSync(runsDir).map((id) => join(runsDir, id)).find((dir) => existsSync(join(dir, "work", "big.bin"))), {
+      deadlineMs: 30_000,
+      what: "the box to unpack the upload",
+    });
+    keg.kill("SIGINT");
+    expect(await keg.exited).toBe(130);
+    // Either the run never started, or it was stopped: its folder is gone or holds an exit record.
+    await until(() => !existsSync(runDir) || existsSync(join(runDir, "exit.json")), { deadlineMs: 10_000, what: "the run to end" });
+    await Bun.write(box.dir.join("next.py"), "print('next')\n");
+    const next = await until(async () => {
+      const result = await box.run(["python", "run", "next.py"]);
+      return result.code === 75 ? undefined : result;
+    }, { deadlineMs: 10_000, what: "the command lock to be released" });
+    expect(next).toMatchObject({ code: 0, stdout: "next\n" });
   });
 
   test.concurrent("keg killed with SIGKILL mid-run: the agent stops the run within a few seconds", async () => {
@@ -97,6 +124,34 @@ describe("stopping a run from the CLI side (acceptance 7, 10)", () => {
     }, { deadlineMs: 10_000, what: "the command lock to be released" });
     expect(next).toMatchObject({ code: 0, stdout: "next\n" });
     expect(readdirSync(join(box.agent.stateDir, "runs"))).toHaveLength(2);
+  });
+});
+
+describe("a lost stream (SPEC §4 exit codes)", () => {
+  test.concurrent("the agent dies mid-run: keg exits 255 and says the exit code is unknown", async () => {
+    await using box = await runBox();
+    const pidFile = box.dir.join("pid");
+    await Bun.write(
+      box.dir.join("loop.py"),
+      `import os, time\nopen(${JSON.stringify(pidFile)}, 'w').write(str(os.getpid()))\nfor i in range(600):\n    print('tick', i)\n    time.sleep(0.1)\n`,
+    );
+    const keg = box.spawn(["python", "run", "loop.py"]);
+    const stdout = new StreamText(keg.stdout);
+    const stderr = new StreamText(keg.stderr);
+    await stdout.waitFor(/tick 1\n/);
+    const script = Number(readIfThere(pidFile));
+    try {
+      await box.agent.kill();
+      expect(await keg.exited).toBe(255);
+      await stderr.done;
+      expect(stderr.text).toStartWith("Error: Lost the connection to box 'lab' before the run ended");
+      expect(stderr.text).toContain("its exit code is unknown");
+    } finally {
+      // With no agent left, the run's supervisor lives on: end its group here.
+      try {
+        process.kill(-script, "SIGKILL");
+      } catch {}
+    }
   });
 });
 

@@ -20,7 +20,7 @@ const postRun = (box: RunBox, zip: Uint8Array) =>
   fetch(`${box.agent.url}/v1/runs`, {
     method: "POST",
     headers: { authorization: `Bearer ${box.user.token}`, "content-type": "application/octet-stream" },
-    body: encodeRunBody(spec, zip),
+    body: encodeRunBody(spec, zip) as Uint8Array<ArrayBuffer>,
   });
 
 /** Every path under `dir` (links not followed). */

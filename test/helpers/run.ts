@@ -23,7 +23,14 @@ export type RunBox = {
 /** An agent, a user `alice` with box `lab` on it, and a temp folder holding `files`. */
 export async function runBox(files: Record<string, string> = {}, options: AgentOptions = {}): Promise<RunBox> {
   const agent = await startAgent(options);
-  const user = await userWithBox(agent, "alice", "lab");
+  let user: RunBox["user"];
+  try {
+    user = await userWithBox(agent, "alice", "lab");
+  } catch (error) {
+    const alive = agent.proc.exitCode === null && agent.proc.signalCode === null;
+    await agent[Symbol.asyncDispose]();
+    throw new Error(`${(error as Error).message}\nagent ${alive ? "running" : `exited (${agent.proc.exitCode ?? agent.proc.signalCode})`}, its output: ${agent.output()}`);
+  }
   const dir = tempDir("keg-run-", files);
   // Before any `--`: what follows it belongs to the script.
   const withBox = (args: string[]) => {

@@ -100,7 +100,7 @@ const streamHeaders = { "content-type": "application/vnd.keg.frames", "cache-con
 
 export function runRoutes(deps: RunDeps) {
   const { config, locks, runs } = deps;
-  const app = new Hono<AuthEnv>();
+  const app = new Hono<AuthEnv & { Bindings: { server?: unknown } }>();
   const keepaliveMs = config.keepaliveSeconds * 1000;
 
   app.post("/", async (c) => {
@@ -154,7 +154,9 @@ export function runRoutes(deps: RunDeps) {
       yield encodeJsonFrame(Frame.end, { released });
     }
     const gone = () => runs.clientGone(live);
-    c.req.raw.signal.addEventListener("abort", gone);
+    // A client that left during the upload or unpacking aborted before this listener existed.
+    if (c.req.raw.signal.aborted) gone();
+    else c.req.raw.signal.addEventListener("abort", gone);
     return new Response(frameStream(cycle(), gone), { headers: streamHeaders });
   });
 
