@@ -1,11 +1,10 @@
 /** keg-agent entry: the only process.exit on the agent side. @module */
-import { defineCommand } from "citty";
-import { dispatch } from "./dispatch.ts";
+import { defineKegCommand, dispatch } from "./dispatch.ts";
 import { KegError } from "./errors.ts";
 import { printError } from "./log.ts";
 import { VERSION } from "./version.ts";
 
-const root = defineCommand({
+const root = defineKegCommand({
   meta: { name: "keg-agent", version: VERSION, description: "The keg service on a lab box" },
   subCommands: {
     serve: () => import("./agent/cli/serve.ts").then((m) => m.serveCommand),

@@ -8,11 +8,17 @@ import { renderUsage, type CommandDef } from "citty";
 import { KegError } from "./errors.ts";
 
 export type RunContext = { words: string[]; force: boolean };
-export type KegCommand = CommandDef<any> & { run?: (ctx: any) => unknown };
+export type KegCommand = Omit<CommandDef<any>, "run" | "subCommands"> & {
+  run?: (ctx: RunContext) => unknown;
+  subCommands?: Record<string, KegCommand | (() => Promise<KegCommand>)>;
+};
+
+/** A command: citty's shape (meta, args for help, subCommands) with keg's run context. */
+export const defineKegCommand = (def: KegCommand): KegCommand => def;
 
 /** citty colours its help; keep it plain off a terminal or with NO_COLOR. */
 async function usage(cmd: KegCommand, root: KegCommand, stream: { isTTY?: boolean }): Promise<string> {
-  const text = await renderUsage(cmd, cmd === root ? undefined : root);
+  const text = await renderUsage(cmd as CommandDef<any>, cmd === root ? undefined : (root as CommandDef<any>));
   return stream.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 
@@ -27,7 +33,7 @@ async function findCommand(root: KegCommand, words: string[]) {
     const subs = await resolve(cmd.subCommands);
     const next = rest[0];
     if (!subs || !next || !(next in subs)) return { cmd, rest };
-    cmd = (await resolve(subs[next])) as KegCommand;
+    cmd = (await resolve(subs[next])) as unknown as KegCommand;
     rest = rest.slice(1);
   }
 }

@@ -2,15 +2,16 @@
 import type { Box } from "../config/boxes.ts";
 import { encodeRunBody, type RunSpec } from "../wire/api.ts";
 import { request } from "./http.ts";
+import { resultAfterWaiting } from "./waiting.ts";
 
 export async function runDetached(box: Box, spec: RunSpec, zip: Uint8Array): Promise<number> {
   const response = await request(box, "/v1/runs", {
     method: "POST",
-    body: encodeRunBody(spec, zip),
+    body: encodeRunBody(spec, zip) as Uint8Array<ArrayBuffer>,
     headers: { "content-type": "application/octet-stream" },
     timeoutMs: 10 * 60_000,
   });
-  const { id } = (await response.json()) as { id: string };
+  const { id } = spec.wait === undefined ? ((await response.json()) as { id: string }) : await resultAfterWaiting<{ id: string }>(box.name, response);
   process.stdout.write(`${id}\n`);
   process.stderr.write(`Started run ${id} on box '${box.name}'.\n  follow it: keg python --reattach ${id} --box ${box.name}\n  stop it:   keg python --kill ${id} --box ${box.name}\n`);
   return 0;

@@ -10,25 +10,37 @@ import { warn } from "../log.ts";
 import { decodeJson, Frame, type DecodedFrame } from "../wire/frames.ts";
 import { decodeRecord, formatRecord, recordJsonLine } from "./records.ts";
 
-async function write(stream: NodeJS.WriteStream, data: Uint8Array): Promise<void> {
-  if (!stream.write(data)) await once(stream, "drain");
-}
-
 export class OutputPrinter {
   private readonly outputFd?: number;
+  /** set once our stdout's reader went away (`keg … | head`) */
+  stdoutGone = false;
 
-  constructor(outputFile?: string) {
+  /** `onStdoutGone` runs once when our stdout's reader goes away (EPIPE). */
+  constructor(outputFile?: string, private readonly onStdoutGone: () => void = () => {}) {
     if (outputFile) this.outputFd = openSync(outputFile, "w");
+    process.stdout.on("error", this.stdoutError);
+  }
+
+  private stdoutError = (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE" || this.stdoutGone) return;
+    this.stdoutGone = true;
+    this.onStdoutGone();
+  };
+
+  private async write(stream: NodeJS.WriteStream, data: Uint8Array): Promise<void> {
+    if (stream === process.stdout && this.stdoutGone) return;
+    if (stream.write(data)) return;
+    await Promise.race([once(stream, "drain"), once(stream, "error")]).catch(() => {});
   }
 
   /** Shows `frame` if it is output; false for the frames the caller handles. */
   async show(frame: DecodedFrame): Promise<boolean> {
     switch (frame.type) {
       case Frame.stdout:
-        await write(process.stdout, frame.payload);
+        await this.write(process.stdout, frame.payload);
         return true;
       case Frame.stderr:
-        await write(process.stderr, frame.payload);
+        await this.write(process.stderr, frame.payload);
         return true;
       case Frame.record: {
         const record = await decodeRecord(frame.payload[0]!, frame.payload.subarray(1));
@@ -47,6 +59,7 @@ export class OutputPrinter {
   }
 
   close(): void {
+    process.stdout.off("error", this.stdoutError);
     if (this.outputFd !== undefined) closeSync(this.outputFd);
   }
 }

@@ -13,6 +13,7 @@ import { decodeJson, Frame, FrameDecoder } from "../wire/frames.ts";
 import { DownloadWriter } from "./downloads.ts";
 import { postJson, request } from "./http.ts";
 import { OutputPrinter } from "./output-printer.ts";
+import { WaitingDisplay } from "./waiting.ts";
 
 export type SessionOptions = { outputFile?: string; cwd: string };
 
@@ -29,13 +30,19 @@ export async function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, opti
     interrupted = true;
     process.stderr.write("\nkeg: stopping the run on the box (Ctrl-C again to leave at once)\n");
     if (started) postJson(box, `/v1/runs/${started.id}/stop`, {}).catch(() => {});
-    // Still uploading: leave (the box stops a run whose client went away). Once answered,
-    // the `started` frame comes first and its handler asks for the stop.
-    else if (!answered) abort.abort();
+    // Still uploading or waiting in line: leave (the box stops a run whose client went
+    // away). Once answered, the `started` frame comes first and its handler asks for the stop.
+    else if (!answered || waiting.waiting) abort.abort();
   };
   process.on("SIGINT", onSigint);
   let heartbeat: ReturnType<typeof setInterval> | undefined;
-  const printer = new OutputPrinter(options.outputFile);
+  const waiting = new WaitingDisplay(box.name);
+  // `keg … | head`: the reader of our stdout left; stop the run and end as SIGPIPE would.
+  let stdoutGone = false;
+  const printer = new OutputPrinter(options.outputFile, () => {
+    stdoutGone = true;
+    if (started) postJson(box, `/v1/runs/${started.id}/stop`, {}).catch(() => {});
+  });
   try {
     let response: Response;
     try {
@@ -62,10 +69,12 @@ export async function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, opti
       for await (const chunk of response.body!) {
         for (const frame of decoder.push(chunk)) {
           if (await printer.show(frame)) continue;
+          if (waiting.handle(frame)) continue;
           switch (frame.type) {
             case Frame.started:
+              waiting.done();
               started = decodeJson<StartedInfo>(frame.payload);
-              if (interrupted) postJson(box, `/v1/runs/${started.id}/stop`, {}).catch(() => {});
+              if (interrupted || stdoutGone) postJson(box, `/v1/runs/${started.id}/stop`, {}).catch(() => {});
               if (!started.forced) {
                 const { id, generation } = started;
                 heartbeat = setInterval(() => {
@@ -101,6 +110,8 @@ export async function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, opti
       }
     } catch (error) {
       downloads.abort();
+      if (error instanceof KegError) throw error; // a refusal after waiting in line
+      if (interrupted && !started) return 130;
       if (exitCode === undefined || !ended) {
         if (interrupted && exitCode !== undefined) return 130;
         printError(`Lost the connection to box '${box.name}' before the run ended (${(error as Error).message}); its exit code is unknown. See 'keg python ps --box ${box.name}'.`);
@@ -113,6 +124,7 @@ export async function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, opti
     }
     for (const message of failedDownloads) printError(message);
     if (interrupted) return 130;
+    if (stdoutGone) return 141;
     if (failedDownloads.length && exitCode === 0) return 1;
     return exitCode;
   } finally {

@@ -1,12 +1,11 @@
 /** `keg exec --box NAME [run options] -- COMMAND [ARGS...]` (SPEC §4). @module */
-import { defineCommand } from "citty";
 import { parseWords } from "../args.ts";
 import { usageError } from "../errors.ts";
-import type { RunContext } from "../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../dispatch.ts";
 import { runArgs } from "./_args.ts";
 import { startRun } from "./_run.ts";
 
-export const execCommand = defineCommand({
+export const execCommand = defineKegCommand({
   meta: { name: "exec", description: "Run any program on a box: keg exec --box NAME -- COMMAND [ARGS...]" },
   args: runArgs,
   async run({ words, force }: RunContext) {

@@ -1,8 +1,8 @@
 /** The keg command tree; each command module is loaded only when used. @module */
-import { defineCommand } from "citty";
+import { defineKegCommand } from "../dispatch.ts";
 import { VERSION } from "../version.ts";
 
-export const commandTree = defineCommand({
+export const commandTree = defineKegCommand({
   meta: { name: "keg", version: VERSION, description: "Run scripts on shared lab boxes" },
   subCommands: {
     boxes: () => import("./boxes/index.ts").then((m) => m.boxesCommand),

@@ -65,7 +65,7 @@ export function spawnRun(argv: string[], options: { cwd: string; env: Record<str
     stdout: proc.stdout as ReadableStream<Uint8Array>,
     stderr: proc.stderr as ReadableStream<Uint8Array>,
     channel: Bun.file(fd).stream(),
-    exited: proc.exited.then((code) => ({ code, signal: proc.signalCode ?? null })),
+    exited: proc.exited.then((code) => ({ code, signal: proc.signalCode ? String(proc.signalCode) : null })),
     closeChannel() {
       if (closed) return;
       closed = true;

@@ -1,8 +1,7 @@
 /** `keg-agent install-service`: a systemd unit that runs `serve` (SPEC §3). @module */
-import { defineCommand } from "citty";
 import { writeFileSync } from "node:fs";
 import { parseWords } from "../../args.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import { configFromWords, serveArgs } from "./serve.ts";
 
 const UNIT_PATH = "/etc/systemd/system/keg-agent.service";
@@ -26,7 +25,7 @@ WantedBy=multi-user.target
 `;
 }
 
-export const installServiceCommand = defineCommand({
+export const installServiceCommand = defineKegCommand({
   meta: { name: "install-service", description: "Write a systemd unit for 'serve' (or print it)" },
   args: { print: { type: "boolean", description: "print the unit instead of installing it" }, ...serveArgs },
   async run({ words }: RunContext) {

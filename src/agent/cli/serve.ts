@@ -1,10 +1,9 @@
 /** `keg-agent serve`: the box's HTTP service (SPEC §3). @module */
-import { defineCommand } from "citty";
 import { hostname } from "node:os";
 import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
 import { agentStateDir } from "../../config/paths.ts";
 import { usageError } from "../../errors.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import { VERSION } from "../../version.ts";
 import type { AgentConfig } from "../config.ts";
 
@@ -54,7 +53,7 @@ export function configFromWords(words: string[]): AgentConfig {
   };
 }
 
-export const serveCommand = defineCommand({
+export const serveCommand = defineKegCommand({
   meta: { name: "serve", description: "Run the agent" },
   args: serveArgs,
   async run({ words }: RunContext) {

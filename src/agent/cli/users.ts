@@ -1,9 +1,8 @@
 /** `keg-agent users add|list|remove` (SPEC §3); safe while `serve` runs. @module */
-import { defineCommand } from "citty";
 import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
 import { agentStateDir } from "../../config/paths.ts";
 import { usageError } from "../../errors.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 
 const stateArgs = {
   "state-dir": { type: "string", description: "the agent's state dir", valueHint: "DIR" },
@@ -24,7 +23,7 @@ async function withState<T>(words: string[], wantName: boolean, step: (state: im
   }
 }
 
-const addCommand = defineCommand({
+const addCommand = defineKegCommand({
   meta: { name: "users add", description: "Add a token for NAME and print it" },
   args: nameArgs,
   async run({ words }: RunContext) {
@@ -34,7 +33,7 @@ const addCommand = defineCommand({
   },
 });
 
-const listCommand = defineCommand({
+const listCommand = defineKegCommand({
   meta: { name: "users list", description: "List users and their token counts" },
   args: stateArgs,
   async run({ words }: RunContext) {
@@ -44,7 +43,7 @@ const listCommand = defineCommand({
   },
 });
 
-const removeCommand = defineCommand({
+const removeCommand = defineKegCommand({
   meta: { name: "users remove", description: "Revoke every token of NAME" },
   args: nameArgs,
   async run({ words }: RunContext) {
@@ -54,7 +53,7 @@ const removeCommand = defineCommand({
   },
 });
 
-export const usersCommand = defineCommand({
+export const usersCommand = defineKegCommand({
   meta: { name: "users", description: "Manage users and tokens" },
   subCommands: { add: addCommand, list: listCommand, remove: removeCommand },
 });

@@ -33,7 +33,8 @@ export function lockRoutes(config: AgentConfig, locks: LockStore, userLine: Wait
     if (wait === undefined) return c.json(take());
     const signal = c.req.raw.signal;
     async function* waitThenLock() {
-      const result = yield* queueFrames(userLine.wait(take, wait!, signal));
+      const giveBack = () => locks.unlockUser(boxName(box), c.get("user"), false);
+      const result = yield* queueFrames(userLine.wait(take, wait!, signal, giveBack));
       yield encodeJsonFrame(Frame.result, result);
     }
     return new Response(frameStream(waitThenLock()), { headers: frameHeaders });

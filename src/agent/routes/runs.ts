@@ -8,22 +8,24 @@ import { Hono } from "hono";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { KegError } from "../../errors.ts";
-import type { LockStore } from "../../lock/store.ts";
+import type { Grant, LockStore } from "../../lock/store.ts";
+import type { WaitLine } from "../../lock/wait-line.ts";
 import { disableIdleTimeout } from "../../platform/bun.ts";
 import type { RunSpec, StartedInfo } from "../../wire/api.ts";
 import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
 import type { AuthEnv } from "../auth.ts";
 import type { AgentConfig } from "../config.ts";
 import { downloadFrames } from "../downloads.ts";
+import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
 import type { PythonEnv } from "../python-env.ts";
 import { runPaths, type RunPlan } from "../run-files.ts";
 import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
 import { KILL_SIGNALS } from "../signals.ts";
 import { SpoolReader } from "../spool.ts";
 import { unpackUpload } from "../unpack.ts";
-import { readSpec, saveUpload, validateSpec } from "../upload.ts";
+import { readSpec, saveUpload, validateSpec, type BodyReader } from "../upload.ts";
 
-export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv };
+export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: { command: WaitLine } };
 
 function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: string): RunPlan {
   const env: Record<string, string> = {};
@@ -78,30 +80,57 @@ async function* outputFrames(live: LiveRun, runs: RunManager, keepaliveMs: numbe
   }
 }
 
-/** A pull-based body: the generator runs at the client's pace (real backpressure). */
-function frameStream(frames: AsyncGenerator<Uint8Array>, onGone: () => void): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const next = await frames.next();
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
-      },
-      cancel() {
-        onGone();
-        void frames.return(undefined);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
-
-const streamHeaders = { "content-type": "application/vnd.keg.frames", "cache-control": "no-store" };
-
 export function runRoutes(deps: RunDeps) {
-  const { config, locks, runs } = deps;
+  const { config, locks, runs, lines } = deps;
   const app = new Hono<AuthEnv & { Bindings: { server?: unknown } }>();
   const keepaliveMs = config.keepaliveSeconds * 1000;
+
+  /** Receives and unpacks the upload into a new run folder (removed again on failure). */
+  async function receiveUpload(reader: BodyReader, rest: Uint8Array, id: string): Promise<string> {
+    const dir = runs.prepare(id);
+    const paths = runPaths(dir);
+    try {
+      await saveUpload(reader, rest, paths.upload, config.maxUploadBytes);
+      await unpackUpload(paths.upload, paths.work);
+      rmSync(paths.upload, { force: true });
+      return dir;
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  function startRun(dir: string, id: string, user: string, spec: RunSpec, grant: Grant): LiveRun {
+    const record: RunRecord = {
+      id,
+      user,
+      runnable: spec.command === "python" ? spec.entry! : spec.args.join(" "),
+      command: spec.command,
+      started: new Date().toISOString(),
+      status: "running",
+      exit_code: null,
+      signal: null,
+      detached: spec.detach,
+      generation: grant.generation,
+      forced: grant.forced,
+      box: spec.box,
+    };
+    const live = runs.start(dir, record, planFor(spec, record, deps, runPaths(dir).work));
+    // SPEC §5: a detached run frees the box right after it has started.
+    if (spec.detach && !grant.forced) locks.releaseCommand(grant.generation);
+    return live;
+  }
+
+  /** The attached cycle: started, output, exit, downloads, then the end once the lock is released. */
+  async function* cycle(live: LiveRun, spec: RunSpec, grant: Grant) {
+    const started: StartedInfo = { id: live.id, generation: grant.generation, keepalive: config.keepaliveSeconds, forced: grant.forced };
+    yield encodeJsonFrame(Frame.started, started);
+    yield* outputFrames(live, runs, keepaliveMs);
+    const work = runPaths(live.dir).work;
+    for (const wanted of spec.downloads) yield* downloadFrames(work, wanted, () => grant.forced || locks.isCurrent(grant.generation));
+    const released = await runs.finishCycle(live);
+    yield encodeJsonFrame(Frame.end, { released });
+  }
 
   app.post("/", async (c) => {
     const body = c.req.raw.body;
@@ -111,53 +140,50 @@ export function runRoutes(deps: RunDeps) {
     validateSpec(spec);
     const user = c.get("user");
     const id = crypto.randomUUID();
-    const grant = locks.acquireCommand(spec.box, user, spec.command, spec.force, id);
-    const dir = runs.prepare(id);
-    const paths = runPaths(dir);
-    let live: LiveRun;
-    try {
-      await saveUpload(reader, rest, paths.upload, config.maxUploadBytes);
-      await unpackUpload(paths.upload, paths.work);
-      rmSync(paths.upload, { force: true });
-      const record: RunRecord = {
-        id,
-        user,
-        runnable: spec.command === "python" ? spec.entry! : spec.args.join(" "),
-        command: spec.command,
-        started: new Date().toISOString(),
-        status: "running",
-        exit_code: null,
-        signal: null,
-        detached: spec.detach,
-        generation: grant.generation,
-        forced: grant.forced,
-        box: spec.box,
-      };
-      live = runs.start(dir, record, planFor(spec, record, deps, paths.work));
-    } catch (error) {
-      if (!grant.forced) locks.releaseCommand(grant.generation);
-      rmSync(dir, { recursive: true, force: true });
-      throw error;
-    }
-    if (spec.detach) {
-      if (!grant.forced) locks.releaseCommand(grant.generation);
-      return c.json({ id, generation: grant.generation });
-    }
+    const signal = c.req.raw.signal;
+    const acquire = () => locks.acquireCommand(spec.box, user, spec.command, spec.force, id);
     disableIdleTimeout(c.env?.server, c.req.raw);
-    const started: StartedInfo = { id, generation: grant.generation, keepalive: config.keepaliveSeconds, forced: grant.forced };
-    async function* cycle() {
-      yield encodeJsonFrame(Frame.started, started);
-      yield* outputFrames(live, runs, keepaliveMs);
-      for (const wanted of spec.downloads)
-        yield* downloadFrames(paths.work, wanted, () => grant.forced || locks.isCurrent(grant.generation));
-      const released = await runs.finishCycle(live);
-      yield encodeJsonFrame(Frame.end, { released });
+
+    if (spec.wait === undefined) {
+      // Refuse a busy box before reading the upload.
+      const grant = acquire();
+      let live: LiveRun;
+      try {
+        live = startRun(await receiveUpload(reader, rest, id), id, user, spec, grant);
+      } catch (error) {
+        if (!grant.forced) locks.releaseCommand(grant.generation);
+        throw error;
+      }
+      if (spec.detach) return c.json({ id, generation: grant.generation });
+      const gone = () => runs.clientGone(live);
+      // A client that left during the upload or unpacking aborted before this listener existed.
+      if (signal.aborted) gone();
+      else signal.addEventListener("abort", gone);
+      return new Response(frameStream(cycle(live, spec, grant), gone), { headers: frameHeaders });
     }
-    const gone = () => runs.clientGone(live);
-    // A client that left during the upload or unpacking aborted before this listener existed.
-    if (c.req.raw.signal.aborted) gone();
-    else c.req.raw.signal.addEventListener("abort", gone);
-    return new Response(frameStream(cycle(), gone), { headers: streamHeaders });
+
+    // --wait: the upload comes first, then the run queues for the box.
+    const dir = await receiveUpload(reader, rest, id);
+    let live: LiveRun | undefined;
+    const gone = () => {
+      if (live) runs.clientGone(live);
+    };
+    async function* waitThenRun() {
+      const release = (grant: Grant) => grant.forced || locks.releaseCommand(grant.generation);
+      let grant: Grant;
+      try {
+        grant = yield* queueFrames(lines.command.wait(acquire, spec.wait!, signal, release));
+        live = startRun(dir, id, user, spec, grant);
+      } catch (error) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
+      if (signal.aborted) gone();
+      else signal.addEventListener("abort", gone);
+      if (spec.detach) yield encodeJsonFrame(Frame.result, { id });
+      else yield* cycle(live, spec, grant);
+    }
+    return new Response(frameStream(waitThenRun(), gone), { headers: frameHeaders });
   });
 
   app.get("/", (c) => c.json(runs.list().map(({ generation, forced, box, pid, ...info }) => info)));
@@ -173,7 +199,7 @@ export function runRoutes(deps: RunDeps) {
       yield* outputFrames(live!, runs, keepaliveMs);
       yield encodeJsonFrame(Frame.end, { released: false });
     }
-    return new Response(frameStream(follow(), () => {}), { headers: streamHeaders });
+    return new Response(frameStream(follow()), { headers: frameHeaders });
   });
 
   app.post("/:id/heartbeat", async (c) => {

@@ -1,10 +1,9 @@
 /** `keg boxes add [--name NAME] --address URL --token TOKEN` (SPEC §4). @module */
-import { defineCommand } from "citty";
 import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
 import { isAddress, updateBoxes } from "../../config/boxes.ts";
 import { KegError, usageError } from "../../errors.ts";
 import { getJson } from "../../client/http.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import type { Identity } from "../../wire/api.ts";
 
 const args = {
@@ -15,7 +14,7 @@ const args = {
 
 export const validBoxName = (name: string) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name);
 
-export const addCommand = defineCommand({
+export const addCommand = defineKegCommand({
   meta: { name: "boxes add", description: "Register a box (checks the token with the agent)" },
   args,
   async run({ words }: RunContext) {

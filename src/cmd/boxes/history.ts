@@ -1,11 +1,10 @@
 /** `keg boxes history --box NAME [--json]`: the latest 50 lock events, newest last (SPEC §5). @module */
-import { defineCommand } from "citty";
 import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
 import { usageError } from "../../errors.ts";
 import { getJson } from "../../client/http.ts";
 import { renderTable } from "../../client/table.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import type { HistoryEvent } from "../../lock/store.ts";
 import { boxArgs, jsonArgs } from "../_args.ts";
 
@@ -32,7 +31,7 @@ const describe = (e: HistoryEvent): string => {
   }
 };
 
-export const historyCommand = defineCommand({
+export const historyCommand = defineKegCommand({
   meta: { name: "boxes history", description: "Show the latest 50 lock events of a box" },
   args,
   async run({ words }: RunContext) {

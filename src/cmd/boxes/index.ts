@@ -1,7 +1,7 @@
+import { defineKegCommand } from "../../dispatch.ts";
 /** `keg boxes …` (SPEC §4, §5). @module */
-import { defineCommand } from "citty";
 
-export const boxesCommand = defineCommand({
+export const boxesCommand = defineKegCommand({
   meta: { name: "boxes", description: "Register, list and lock boxes" },
   subCommands: {
     add: () => import("./add.ts").then((m) => m.addCommand),

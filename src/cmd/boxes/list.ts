@@ -1,11 +1,10 @@
 /** `keg boxes list [--json]`: every box asked in parallel, offline within 3 s (SPEC §5). @module */
-import { defineCommand } from "citty";
 import { parseWords, type OptionDefs } from "../../args.ts";
 import { readBoxes, type Box } from "../../config/boxes.ts";
 import { usageError } from "../../errors.ts";
 import { getJson } from "../../client/http.ts";
 import { colors, renderTable } from "../../client/table.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import { VERSION } from "../../version.ts";
 import type { BoxStatus } from "../../wire/api.ts";
 import { jsonArgs } from "../_args.ts";
@@ -57,7 +56,7 @@ export function renderBoxes(rows: BoxRow[], color = colors()): string {
   return renderTable(columns, cells);
 }
 
-export const listCommand = defineCommand({
+export const listCommand = defineKegCommand({
   meta: { name: "boxes list", description: "Show every box with its status and locks" },
   args,
   async run({ words }: RunContext) {

@@ -1,12 +1,10 @@
 /** `keg boxes lock --box NAME [--note TEXT] [--wait SECONDS]` (SPEC §5). @module */
-import { defineCommand } from "citty";
 import { parseWords, secondsOption, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
 import { usageError } from "../../errors.ts";
 import { postJson, request } from "../../client/http.ts";
-import { WaitingDisplay } from "../../client/waiting.ts";
-import type { RunContext } from "../../dispatch.ts";
-import { decodeJson, Frame, FrameDecoder } from "../../wire/frames.ts";
+import { resultAfterWaiting } from "../../client/waiting.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import { boxArgs, waitArgs } from "../_args.ts";
 
 const args = {
@@ -15,7 +13,7 @@ const args = {
   ...waitArgs,
 } as const satisfies OptionDefs;
 
-export const lockCommand = defineCommand({
+export const lockCommand = defineKegCommand({
   meta: { name: "boxes lock", description: "Reserve a box until you unlock it" },
   args,
   async run({ words }: RunContext) {
@@ -34,18 +32,8 @@ export const lockCommand = defineCommand({
       body: JSON.stringify({ box: box.name, note, wait }),
       headers: { "content-type": "application/json" },
     });
-    const display = new WaitingDisplay(box.name);
-    const decoder = new FrameDecoder();
-    for await (const chunk of response.body!) {
-      for (const frame of decoder.push(chunk)) {
-        if (display.handle(frame)) continue;
-        if (frame.type === Frame.result) {
-          display.done();
-          process.stdout.write(`${decodeJson<{ message: string }>(frame.payload).message}\n`);
-          return 0;
-        }
-      }
-    }
-    throw new Error(`the connection to box '${box.name}' ended while waiting`);
+    const { message } = await resultAfterWaiting<{ message: string }>(box.name, response);
+    process.stdout.write(`${message}\n`);
+    return 0;
   },
 });

@@ -1,15 +1,14 @@
 /** `keg boxes remove --name NAME` (SPEC §4). @module */
-import { defineCommand } from "citty";
 import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
 import { updateBoxes } from "../../config/boxes.ts";
 import { KegError, usageError } from "../../errors.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 
 const args = {
   name: { type: "string", description: "the box to forget", valueHint: "NAME", required: true },
 } as const satisfies OptionDefs;
 
-export const removeCommand = defineCommand({
+export const removeCommand = defineKegCommand({
   meta: { name: "boxes remove", description: "Forget a box" },
   args,
   async run({ words }: RunContext) {

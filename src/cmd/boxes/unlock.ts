@@ -1,10 +1,9 @@
 /** `keg boxes unlock --box NAME [--force]` (SPEC §5). @module */
-import { defineCommand } from "citty";
 import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
 import { usageError } from "../../errors.ts";
 import { postJson } from "../../client/http.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import { boxArgs } from "../_args.ts";
 
 const args = {
@@ -12,7 +11,7 @@ const args = {
   force: { type: "boolean", description: "remove another user's lock" },
 } as const satisfies OptionDefs;
 
-export const unlockCommand = defineCommand({
+export const unlockCommand = defineKegCommand({
   meta: { name: "boxes unlock", description: "Release your reservation of a box" },
   args,
   async run({ words }: RunContext) {

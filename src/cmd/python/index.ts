@@ -1,9 +1,8 @@
 /** `keg python …`: run, ps, and --kill / --kill-all / --reattach (SPEC §4). @module */
-import { defineCommand } from "citty";
 import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
 import { usageError } from "../../errors.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import { boxArgs } from "../_args.ts";
 
 const args = {
@@ -14,7 +13,7 @@ const args = {
   ...boxArgs,
 } as const satisfies OptionDefs;
 
-export const pythonCommand = defineCommand({
+export const pythonCommand = defineKegCommand({
   meta: { name: "python", description: "Run Python scripts on a box, and manage runs" },
   args,
   subCommands: {

@@ -1,17 +1,16 @@
 /** `keg python ps --box NAME [--json]` (SPEC §6). @module */
-import { defineCommand } from "citty";
 import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
 import { usageError } from "../../errors.ts";
 import { getJson } from "../../client/http.ts";
 import { renderTable } from "../../client/table.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import type { RunInfo } from "../../wire/api.ts";
 import { boxArgs, jsonArgs } from "../_args.ts";
 
 const args = { ...boxArgs, ...jsonArgs } as const satisfies OptionDefs;
 
-export const psCommand = defineCommand({
+export const psCommand = defineKegCommand({
   meta: { name: "python ps", description: "List the runs of a box" },
   args,
   async run({ words }: RunContext) {

@@ -1,8 +1,7 @@
 /** `keg python run RUNNABLE [ARGS...] --box NAME [run options]` (SPEC §4). @module */
-import { defineCommand } from "citty";
 import { parseWords } from "../../args.ts";
 import { usageError } from "../../errors.ts";
-import type { RunContext } from "../../dispatch.ts";
+import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import { runArgs } from "../_args.ts";
 import { startRun } from "../_run.ts";
 
@@ -11,7 +10,7 @@ const args = {
   ...runArgs,
 } as const;
 
-export const runCommand = defineCommand({
+export const runCommand = defineKegCommand({
   meta: { name: "python run", description: "Run a Python script on a box, live" },
   args,
   async run({ words, force }: RunContext) {
