@@ -1,7 +1,6 @@
 /** keg-agent entry: the only process.exit on the agent side. @module */
 import { defineKegCommand, dispatch } from "./dispatch.ts";
-import { KegError } from "./errors.ts";
-import { printError } from "./log.ts";
+import { exitCodeOf } from "./exit.ts";
 import { VERSION } from "./version.ts";
 
 const root = defineKegCommand({
@@ -19,16 +18,7 @@ async function main(words: string[]): Promise<number> {
     console.log(`keg-agent ${VERSION}`);
     return 0;
   }
-  try {
-    return await dispatch(root, words);
-  } catch (error) {
-    if (error instanceof KegError) {
-      printError(error.message);
-      return error.exitCode;
-    }
-    printError(error instanceof Error ? (process.env.KEG_DEBUG ? String(error.stack) : error.message) : String(error));
-    return 1;
-  }
+  return exitCodeOf(() => dispatch(root, words));
 }
 
 process.exit(await main(process.argv.slice(2)));

@@ -87,6 +87,13 @@ export function parseWords(words: string[], defs: OptionDefs, mode: ParseMode = 
   return parsed;
 }
 
+/** Parses a command that takes options only; a stray word is a usage error pointing at `usage`'s help. */
+export function parseOptionsOnly(words: string[], defs: OptionDefs, usage: string): Parsed {
+  const parsed = parseWords(words, defs);
+  if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See '${usage} --help'.`);
+  return parsed;
+}
+
 /** Removes a flag that may stand anywhere before `--` (the global --force-command). */
 export function takeFlag(words: string[], flag: string): { found: boolean; words: string[] } {
   const end = words.indexOf("--");

@@ -2,8 +2,7 @@
 import { takeFlag } from "./args.ts";
 import { commandTree } from "./cmd/index.ts";
 import { dispatch } from "./dispatch.ts";
-import { KegError } from "./errors.ts";
-import { printError } from "./log.ts";
+import { exitCodeOf } from "./exit.ts";
 import { VERSION } from "./version.ts";
 
 async function main(argv: string[]): Promise<number> {
@@ -13,16 +12,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // SPEC §4: --force-command may stand anywhere on the command line.
   const { found: force, words } = takeFlag(argv, "--force-command");
-  try {
-    return await dispatch(commandTree, words, force);
-  } catch (error) {
-    if (error instanceof KegError) {
-      printError(error.message);
-      return error.exitCode;
-    }
-    printError(error instanceof Error ? (process.env.KEG_DEBUG ? String(error.stack) : error.message) : String(error));
-    return 1;
-  }
+  return exitCodeOf(() => dispatch(commandTree, words, force));
 }
 
 process.exit(await main(process.argv.slice(2)));

@@ -1,5 +1,5 @@
 /** `keg boxes add [--name NAME] --address URL --token TOKEN` (SPEC §4). @module */
-import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
+import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
 import { isAddress, updateBoxes } from "../../config/boxes.ts";
 import { KegError, usageError } from "../../errors.ts";
 import { getJson } from "../../client/http.ts";
@@ -18,8 +18,7 @@ export const addCommand = defineKegCommand({
   meta: { name: "boxes add", description: "Register a box (checks the token with the agent)" },
   args,
   async run({ words }: RunContext) {
-    const parsed = parseWords(words, args);
-    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg boxes add --help'.`);
+    const parsed = parseOptionsOnly(words, args, "keg boxes add");
     const address = stringOption(parsed, "address")!.replace(/\/$/, "");
     if (!isAddress(address)) throw usageError(`--address takes a URL like http://lab-box:7350, not '${address}'.`);
     const given = stringOption(parsed, "name");

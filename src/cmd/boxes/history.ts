@@ -1,7 +1,6 @@
 /** `keg boxes history --box NAME [--json]`: the latest 50 lock events, newest last (SPEC §5). @module */
-import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
+import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
-import { usageError } from "../../errors.ts";
 import { getJson } from "../../client/http.ts";
 import { renderTable } from "../../client/table.ts";
 import { defineKegCommand, type RunContext } from "../../dispatch.ts";
@@ -35,8 +34,7 @@ export const historyCommand = defineKegCommand({
   meta: { name: "boxes history", description: "Show the latest 50 lock events of a box" },
   args,
   async run({ words }: RunContext) {
-    const parsed = parseWords(words, args);
-    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg boxes history --help'.`);
+    const parsed = parseOptionsOnly(words, args, "keg boxes history");
     const box = resolveBox(stringOption(parsed, "box"));
     const events = await getJson<HistoryEvent[]>(box, "/v1/history?limit=50");
     if (parsed.options.json) {

@@ -1,7 +1,6 @@
 /** `keg boxes list [--json]`: every box asked in parallel, offline within 3 s (SPEC §5). @module */
-import { parseWords, type OptionDefs } from "../../args.ts";
+import { parseOptionsOnly, type OptionDefs } from "../../args.ts";
 import { readBoxes, type Box } from "../../config/boxes.ts";
-import { usageError } from "../../errors.ts";
 import { getJson } from "../../client/http.ts";
 import { colors, renderTable } from "../../client/table.ts";
 import { defineKegCommand, type RunContext } from "../../dispatch.ts";
@@ -60,8 +59,7 @@ export const listCommand = defineKegCommand({
   meta: { name: "boxes list", description: "Show every box with its status and locks" },
   args,
   async run({ words }: RunContext) {
-    const parsed = parseWords(words, args);
-    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg boxes list --help'.`);
+    const parsed = parseOptionsOnly(words, args, "keg boxes list");
     const rows = await Promise.all(readBoxes().map(boxRow));
     if (parsed.options.json) {
       process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

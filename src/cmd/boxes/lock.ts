@@ -1,7 +1,6 @@
 /** `keg boxes lock --box NAME [--note TEXT] [--wait SECONDS]` (SPEC §5). @module */
-import { parseWords, secondsOption, stringOption, type OptionDefs } from "../../args.ts";
+import { parseOptionsOnly, secondsOption, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
-import { usageError } from "../../errors.ts";
 import { postJson, request } from "../../client/http.ts";
 import { resultAfterWaiting } from "../../client/waiting.ts";
 import { defineKegCommand, type RunContext } from "../../dispatch.ts";
@@ -17,8 +16,7 @@ export const lockCommand = defineKegCommand({
   meta: { name: "boxes lock", description: "Reserve a box until you unlock it" },
   args,
   async run({ words }: RunContext) {
-    const parsed = parseWords(words, args);
-    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg boxes lock --help'.`);
+    const parsed = parseOptionsOnly(words, args, "keg boxes lock");
     const box = resolveBox(stringOption(parsed, "box"));
     const note = stringOption(parsed, "note");
     const wait = secondsOption(parsed, "wait");

@@ -1,7 +1,7 @@
 /** `keg boxes remove --name NAME` (SPEC §4). @module */
-import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
+import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
 import { updateBoxes } from "../../config/boxes.ts";
-import { KegError, usageError } from "../../errors.ts";
+import { KegError } from "../../errors.ts";
 import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 
 const args = {
@@ -12,8 +12,7 @@ export const removeCommand = defineKegCommand({
   meta: { name: "boxes remove", description: "Forget a box" },
   args,
   async run({ words }: RunContext) {
-    const parsed = parseWords(words, args);
-    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg boxes remove --help'.`);
+    const parsed = parseOptionsOnly(words, args, "keg boxes remove");
     const name = stringOption(parsed, "name")!;
     await updateBoxes((boxes) => {
       if (!boxes.some((b) => b.name === name)) {

@@ -1,7 +1,6 @@
 /** `keg boxes unlock --box NAME [--force]` (SPEC §5). @module */
-import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
+import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
-import { usageError } from "../../errors.ts";
 import { postJson } from "../../client/http.ts";
 import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import { boxArgs } from "../_args.ts";
@@ -15,8 +14,7 @@ export const unlockCommand = defineKegCommand({
   meta: { name: "boxes unlock", description: "Release your reservation of a box" },
   args,
   async run({ words }: RunContext) {
-    const parsed = parseWords(words, args);
-    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg boxes unlock --help'.`);
+    const parsed = parseOptionsOnly(words, args, "keg boxes unlock");
     const box = resolveBox(stringOption(parsed, "box"));
     const { message } = await postJson<{ message: string }>(box, "/v1/unlock", { box: box.name, force: Boolean(parsed.options.force) });
     process.stdout.write(`${message}\n`);

@@ -1,7 +1,6 @@
 /** `keg python ps --box NAME [--json]` (SPEC §6). @module */
-import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
+import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
-import { usageError } from "../../errors.ts";
 import { getJson } from "../../client/http.ts";
 import { renderTable } from "../../client/table.ts";
 import { defineKegCommand, type RunContext } from "../../dispatch.ts";
@@ -14,8 +13,7 @@ export const psCommand = defineKegCommand({
   meta: { name: "python ps", description: "List the runs of a box" },
   args,
   async run({ words }: RunContext) {
-    const parsed = parseWords(words, args);
-    if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg python ps --help'.`);
+    const parsed = parseOptionsOnly(words, args, "keg python ps");
     const box = resolveBox(stringOption(parsed, "box"));
     const runs = await getJson<RunInfo[]>(box, "/v1/runs");
     if (parsed.options.json) {
