@@ -2,12 +2,13 @@
 import type { Box } from "../config/boxes.ts";
 import { encodeRunBody, type RunSpec } from "../wire/api.ts";
 import { request } from "./http.ts";
+import { uploadBody } from "./progress.ts";
 import { resultAfterWaiting } from "./waiting.ts";
 
 export async function runDetached(box: Box, spec: RunSpec, zip: Uint8Array): Promise<number> {
   const response = await request(box, "/v1/runs", {
     method: "POST",
-    body: encodeRunBody(spec, zip) as Uint8Array<ArrayBuffer>,
+    body: uploadBody(encodeRunBody(spec, zip), "uploading"),
     headers: { "content-type": "application/octet-stream" },
     timeoutMs: 10 * 60_000,
   });

@@ -9,6 +9,7 @@ import { basename, join } from "node:path";
 import { createGunzip, type Gunzip } from "node:zlib";
 import { once } from "node:events";
 import { KegError } from "../errors.ts";
+import { Progress } from "./progress.ts";
 
 /** `logs/run.csv.gz` is stored as `run.csv`, decompressed (SPEC §6). */
 export const localName = (remote: string) => basename(remote).replace(/\.gz$/, "") || basename(remote);
@@ -30,14 +31,18 @@ export class DownloadWriter {
   private finished?: Promise<unknown>;
   private temp = "";
   private target = "";
+  private progress?: Progress;
 
   constructor(private readonly cwd: string) {}
 
-  begin(remote: string): void {
+  begin(remote: string, size = 0): void {
     this.target = join(this.cwd, localName(remote));
     this.temp = join(this.cwd, `.${localName(remote)}.keg-part-${process.pid}`);
     const out = createWriteStream(this.temp, { mode: 0o644 });
     this.gunzip = createGunzip();
+    this.progress = new Progress(`downloading ${localName(remote)}`, size);
+    const progress = this.progress;
+    this.gunzip.on("data", (chunk: Buffer) => progress.add(chunk.length));
     this.gunzip.pipe(out);
     this.finished = Promise.race([once(out, "finish"), once(this.gunzip, "error").then(([e]) => Promise.reject(e))]);
     this.finished.catch(() => {});
@@ -55,6 +60,7 @@ export class DownloadWriter {
     gunzip.end();
     try {
       await this.finished;
+      this.progress?.finish();
       if (!ok) throw new Error(error ?? "the box stopped sending it");
       renameSync(this.temp, this.target);
       return undefined;

@@ -12,6 +12,7 @@ import { encodeRunBody, type RunSpec, type StartedInfo } from "../wire/api.ts";
 import { decodeJson, Frame, FrameDecoder } from "../wire/frames.ts";
 import { DownloadWriter } from "./downloads.ts";
 import { postJson, request } from "./http.ts";
+import { uploadBody } from "./progress.ts";
 import { OutputPrinter } from "./output-printer.ts";
 import { WaitingDisplay } from "./waiting.ts";
 
@@ -48,7 +49,7 @@ export async function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, opti
     try {
       response = await request(box, "/v1/runs", {
         method: "POST",
-        body: encodeRunBody(spec, zip) as Uint8Array<ArrayBuffer>,
+        body: uploadBody(encodeRunBody(spec, zip), "uploading"),
         headers: { "content-type": "application/octet-stream" },
         timeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
         signal: abort.signal,
@@ -90,9 +91,11 @@ export async function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, opti
             case Frame.exit:
               exitCode = decodeJson<{ code: number }>(frame.payload).code;
               break;
-            case Frame.file:
-              downloads.begin(decodeJson<{ path: string }>(frame.payload).path);
+            case Frame.file: {
+              const file = decodeJson<{ path: string; size: number }>(frame.payload);
+              downloads.begin(file.path, file.size);
               break;
+            }
             case Frame.file_data:
               await downloads.data(frame.payload);
               break;

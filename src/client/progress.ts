@@ -1,0 +1,59 @@
+/**
+ * A one-line progress display on stderr for transfers over a few MB, only on a
+ * terminal (SPEC: uploads and downloads show progress on a TTY).
+ * @module
+ */
+const MIN_BYTES = 4 * 1024 * 1024;
+const EVERY_MS = 100;
+
+const mb = (bytes: number) => (bytes / 1048576).toFixed(1);
+
+export class Progress {
+  private done = 0;
+  private lastDraw = 0;
+  /** whether anything is drawn: a terminal and a big enough transfer */
+  readonly shown: boolean;
+
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    stream: { isTTY?: boolean } = process.stderr,
+  ) {
+    this.shown = Boolean(stream.isTTY) && total >= MIN_BYTES;
+  }
+
+  add(bytes: number): void {
+    this.done += bytes;
+    if (!this.shown) return;
+    const now = performance.now();
+    if (now - this.lastDraw < EVERY_MS && this.done < this.total) return;
+    this.lastDraw = now;
+    const percent = Math.min(100, Math.floor((this.done / this.total) * 100));
+    process.stderr.write(`\r\x1b[K${this.label} ${mb(this.done)}/${mb(this.total)} MB ${percent}%`);
+  }
+
+  finish(): void {
+    if (this.shown && this.lastDraw) process.stderr.write("\r\x1b[K");
+  }
+}
+
+/** The body to send: plain bytes, or a stream that reports progress when it is shown. */
+export function uploadBody(body: Uint8Array, label: string): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
+  const progress = new Progress(label, body.length);
+  if (!progress.shown) return body as Uint8Array<ArrayBuffer>;
+  const CHUNK = 256 * 1024;
+  let offset = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= body.length) {
+        progress.finish();
+        controller.close();
+        return;
+      }
+      const chunk = body.subarray(offset, offset + CHUNK);
+      offset += chunk.length;
+      progress.add(chunk.length);
+      controller.enqueue(chunk);
+    },
+  });
+}
