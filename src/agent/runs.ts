@@ -207,27 +207,37 @@ export class RunManager {
   /**
    * After a restart: runs of a previous life that were attached are stopped
    * (no client can follow them any more); detached ones are watched until
-   * they end. Finished runs older than --keep-runs are removed.
+   * they end.
    */
   recover(): void {
+    for (const { value } of this.state.runs.getRange()) {
+      const record = value as RunRecord;
+      if (record.status !== "running" || this.live.has(record.id)) continue;
+      const dir = join(this.runsDir, record.id);
+      const exit = readJson<ExitRecord>(runPaths(dir).exit);
+      const pid = record.pid ?? readJson<{ pid: number }>(runPaths(dir).pid)?.pid;
+      if (exit) this.state.runs.putSync(record.id, { ...record, status: exit.status === "exited" ? "exited" : "killed", exit_code: exit.code, signal: exit.signal });
+      else if (!record.detached) {
+        if (pid) signalGroup(pid, "SIGKILL");
+        this.state.runs.putSync(record.id, { ...record, status: "killed", exit_code: null, signal: "SIGKILL" });
+      } else this.watchDetached({ ...record, pid }, dir);
+    }
+    this.prune();
+    // At start nothing is being uploaded: a folder no record knows is a leftover.
+    for (const name of existsSync(this.runsDir) ? readdirSync(this.runsDir) : []) {
+      if (!this.state.runs.get(name)) rmSync(join(this.runsDir, name), { recursive: true, force: true });
+    }
+  }
+
+  /** Removes finished runs older than --keep-runs. */
+  prune(): void {
     const keepMs = this.config.keepRunsDays * 86_400_000;
     for (const { value } of this.state.runs.getRange()) {
       const record = value as RunRecord;
-      const dir = join(this.runsDir, record.id);
-      if (record.status === "running" && !this.live.has(record.id)) {
-        const exit = readJson<ExitRecord>(runPaths(dir).exit);
-        if (exit) this.state.runs.putSync(record.id, { ...record, status: exit.status === "exited" ? "exited" : "killed", exit_code: exit.code, signal: exit.signal });
-        else if (!record.detached) {
-          if (record.pid) signalGroup(record.pid, "SIGKILL");
-          this.state.runs.putSync(record.id, { ...record, status: "killed", exit_code: null, signal: "SIGKILL" });
-        } else this.watchDetached(record, dir);
-      } else if (record.status !== "running" && Date.now() - Date.parse(record.started) > keepMs) {
-        rmSync(dir, { recursive: true, force: true });
-        this.state.runs.removeSync(record.id);
-      }
-    }
-    for (const name of existsSync(this.runsDir) ? readdirSync(this.runsDir) : []) {
-      if (!this.state.runs.get(name)) rmSync(join(this.runsDir, name), { recursive: true, force: true });
+      if (record.status === "running" || Date.now() - Date.parse(record.started) <= keepMs) continue;
+      rmSync(join(this.runsDir, record.id), { recursive: true, force: true });
+      this.state.runs.removeSync(record.id);
+      this.live.delete(record.id);
     }
   }
 
