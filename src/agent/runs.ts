@@ -145,6 +145,8 @@ export class RunManager {
     live.cycle ??= (async () => {
       await live.exited;
       await runHook(this.config, live.record);
+      // Finished: followers keep their reference; later ones replay it through get().
+      this.live.delete(live.id);
       if (live.record.forced || live.record.detached) return false;
       return this.locks.releaseCommand(live.record.generation);
     })();
@@ -160,8 +162,15 @@ export class RunManager {
     else void this.finishCycle(live);
   }
 
+  /** A run to follow: live, or a finished one whose kept output can be replayed. */
   get(id: string): LiveRun | undefined {
-    return this.live.get(id);
+    const live = this.live.get(id);
+    if (live) return live;
+    const record = this.state.runs.get(id) as RunRecord | undefined;
+    const dir = join(this.runsDir, id);
+    const exit = record && readJson<ExitRecord>(runPaths(dir).exit);
+    if (!record || !exit) return undefined;
+    return { id, dir, record, exit, exited: Promise.resolve(exit), clientGone: true, waiters: new Set() };
   }
 
   record(id: string): RunRecord {
