@@ -21,6 +21,8 @@ export type State = {
   /** run id -> run record (see src/agent/runs.ts) */
   runs: Database<any, string>;
   close(): Promise<void>;
+  /** Drops the cached read snapshot, so the next read sees other processes' latest commits. */
+  refresh(): void;
 };
 
 export function openState(stateDir: string): State {
@@ -28,10 +30,13 @@ export function openState(stateDir: string): State {
   const root = open({ path: join(stateDir, "db"), maxDbs: 8, compression: false });
   return {
     root,
-    tokens: root.openDB<TokenRecord, string>({ name: "tokens" }),
-    locks: root.openDB<any, string>({ name: "locks" }),
-    history: root.openDB<any, number>({ name: "history" }),
-    runs: root.openDB<any, string>({ name: "runs" }),
+    // Plain JSON values: msgpackr's shared record structures are a cross-process
+    // hazard here (keg-agent users add writes while serve runs).
+    tokens: root.openDB<TokenRecord, string>({ name: "tokens", encoding: "json" }),
+    locks: root.openDB<any, string>({ name: "locks", encoding: "json" }),
+    history: root.openDB<any, number>({ name: "history", encoding: "json" }),
+    runs: root.openDB<any, string>({ name: "runs", encoding: "json" }),
     close: () => root.close(),
+    refresh: () => root.resetReadTxn(),
   };
 }

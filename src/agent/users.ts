@@ -17,9 +17,12 @@ export function validateUserName(name: string | undefined): string {
 
 export function addUser(state: State, name: string): string {
   const token = `keg_${randomBytes(32).toString("base64url")}`;
+  const key = hashToken(token);
   state.root.transactionSync(() => {
-    state.tokens.putSync(hashToken(token), { user: name, created: new Date().toISOString() });
+    state.tokens.putSync(key, { user: name, created: new Date().toISOString() });
   });
+  state.refresh();
+  if (state.tokens.get(key)?.user !== name) throw new KegError("failed", "The new token could not be stored. Run 'keg-agent users add' again.");
   return token;
 }
 
@@ -45,6 +48,9 @@ export function removeUser(state: State, name: string): number {
 
 /** The user bound to a token, or undefined. */
 export function userForToken(state: State, token: string): string | undefined {
+  // Tokens are added and revoked by other processes (`keg-agent users …`):
+  // read the latest commit, not lmdb-js's cached snapshot.
+  state.refresh();
   // Looked up by SHA-256: the key compared is a hash the caller cannot steer
   // byte by byte, so the comparison's timing tells nothing about stored tokens.
   return state.tokens.get(hashToken(token))?.user;

@@ -5,7 +5,6 @@
  * @module
  */
 import { closeSync, openSync, writeSync } from "node:fs";
-import { once } from "node:events";
 import { warn } from "../log.ts";
 import { decodeJson, Frame, type DecodedFrame } from "../wire/frames.ts";
 import { decodeRecord, formatRecord, recordJsonLine } from "./records.ts";
@@ -30,7 +29,16 @@ export class OutputPrinter {
   private async write(stream: NodeJS.WriteStream, data: Uint8Array): Promise<void> {
     if (stream === process.stdout && this.stdoutGone) return;
     if (stream.write(data)) return;
-    await Promise.race([once(stream, "drain"), once(stream, "error")]).catch(() => {});
+    // Wait for drain, or for an error (EPIPE) that means no drain will come.
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        stream.off("drain", done);
+        stream.off("error", done);
+        resolve();
+      };
+      stream.on("drain", done);
+      stream.on("error", done);
+    });
   }
 
   /** Shows `frame` if it is output; false for the frames the caller handles. */

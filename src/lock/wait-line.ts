@@ -69,6 +69,8 @@ export class WaitLine {
     this.places.push(place);
     this.timer ??= setInterval(this.changed, TICK_MS);
     let taken = false;
+    const onAbort = () => place.wake();
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       this.tryPlace(place);
       let shown = "";
@@ -93,11 +95,11 @@ export class WaitLine {
             if (timer) clearTimeout(timer);
             resolve();
           };
-          signal?.addEventListener("abort", () => resolve(), { once: true });
         });
         place.wake = () => {};
       }
     } finally {
+      signal?.removeEventListener("abort", onAbort);
       this.remove(place);
       if (place.granted && !taken) abandon?.(place.granted.value as T);
       // Whoever is next may be able to go now.

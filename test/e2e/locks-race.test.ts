@@ -4,7 +4,7 @@
  * exactly one of 24 `python run`s runs (SPEC §5 "Atomicity").
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { ISO, lockBox, lockUser, say, type LockUser } from "../helpers/locks.ts";
+import { ISO, lockBox, say, type LockUser } from "../helpers/locks.ts";
 import { until } from "../helpers/until.ts";
 
 setDefaultTimeout(90_000);
@@ -14,13 +14,7 @@ const TRIALS = 20;
 const names = Array.from({ length: RACERS }, (_, i) => `user${String(i + 1).padStart(2, "0")}`);
 
 /** The box plus 24 users, each with their own token and KEG_HOME. */
-async function raceBox() {
-  const box = await lockBox([]);
-  // Registered a few at a time: each is a `keg-agent users add` and a `keg boxes add`.
-  for (let i = 0; i < names.length; i += 6)
-    await Promise.all(names.slice(i, i + 6).map(async (name) => (box.users[name] = await lockUser(box.agent, name, box.dir))));
-  return box;
-}
+const raceBox = () => lockBox(names);
 
 test("24 users lock at once: exactly one wins and 23 get 75 naming the winner, 20 trials in a row", async () => {
   await using box = await raceBox();

@@ -190,7 +190,7 @@ describe("boxes list (acceptance 7)", () => {
         stdout: "pipe",
         stderr: "pipe",
       });
-      const [stdout, , code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+      const [stdout, , code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
       return { stdout, code };
     };
     const colored = await onTty({ NO_COLOR: undefined, TERM: "xterm" });

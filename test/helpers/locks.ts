@@ -79,6 +79,8 @@ export type LockBox = {
   /** a path in the temp folder for a GO file */
   goFile(name: string): string;
   go(path: string): void;
+  /** more users with box `lab` */
+  addUsers(names: string[]): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 };
 
@@ -112,8 +114,8 @@ export function running(proc: ReturnType<typeof Bun.spawn>): Running {
 }
 
 /** Gives an agent user a keg home with box `box` and the lock helpers. */
-export async function lockUser(agent: Agent, name: string, dir: TempDir, box = "lab"): Promise<LockUser> {
-  const keg = await userWithBox(agent, name, box);
+export async function lockUser(agent: Agent, name: string, dir: TempDir, box = "lab", token?: string): Promise<LockUser> {
+  const keg = await userWithBox(token ? { url: agent.url, addUser: async () => token } : agent, name, box);
   const { run, spawn } = keg;
   return Object.assign(keg, {
     name,
@@ -129,20 +131,33 @@ export async function lockBox(names: string[], options: AgentOptions = {}): Prom
   const agent = await startAgent(options);
   const dir = tempDir("keg-locks-", SCRIPTS);
   const users: Record<string, LockUser> = {};
-  for (const name of names) users[name] = await lockUser(agent, name, dir);
   let goFiles = 0;
-  return {
+  const box: LockBox = {
     agent,
     dir,
     users,
     goFile: (name) => dir.join(`go-${name}-${++goFiles}`),
     go: (path) => writeFileSync(path, ""),
+    async addUsers(more) {
+      // Tokens one at a time: concurrent `keg-agent users add` beside a serving
+      // agent has been seen to lose a token (reported with issue 5's tests).
+      const tokens: string[] = [];
+      for (const name of more) tokens.push(await agent.addUser(name));
+      await Promise.all(more.map(async (name, i) => (users[name] = await lockUser(agent, name, dir, "lab", tokens[i]))));
+    },
     async [Symbol.asyncDispose]() {
       await agent[Symbol.asyncDispose]();
       dir[Symbol.dispose]();
       for (const user of Object.values(users)) rmSync(user.home, { recursive: true, force: true });
     },
   };
+  try {
+    await box.addUsers(names);
+  } catch (error) {
+    await box[Symbol.asyncDispose]();
+    throw error;
+  }
+  return box;
 }
 
 /** Retries `attempt` until it exits 0; every other try must be refused with exactly `refusal` (exit 75). */

@@ -75,7 +75,7 @@ describe("WaitLine", () => {
     line.changed();
     expect(await bob.done).toBe("bob");
     await until(() => last(carol.updates)?.position === 1);
-    expect(box.holder).toBe("bob");
+    expect(box.holder as string | undefined).toBe("bob");
     expect(carol.settled()).toBe(false);
     expect(last(carol.updates)).toEqual({ position: 1, blocker: "busy — 'python' by bob" });
     expect(line.length).toBe(1);
@@ -86,10 +86,11 @@ describe("WaitLine", () => {
     expect(line.length).toBe(0);
   });
 
-  // Both tests below fail on wait-line.ts as of this writing: a change that
-  // comes while a waiter sits at its `yield` (its update not yet taken by the
-  // consumer, or the waiter still finishing a `return`) is lost, and that waiter
-  // only tries again at the next once-a-second tick.
+  // Regression tests: the first WaitLine let each waiter try in its own
+  // continuation, so a change that came while a waiter sat at its `yield` (its
+  // update not yet taken by the consumer, or the one ahead still finishing its
+  // `return`) was lost until the once-a-second tick: a stale '#2' was shown,
+  // and the waiter behind could take the box first.
   test("the next waiter is told '#1 in line' as soon as the one ahead is served, never a stale '#2'", async () => {
     const line = new WaitLine();
     const box = fakeBox();
@@ -127,7 +128,7 @@ describe("WaitLine", () => {
     // Let every pending continuation run (a macrotask turn), then bob's client reads on.
     await new Promise((resolve) => setImmediate(resolve));
     const bobNext = await bob.next();
-    expect({ done: bobNext.done, value: bobNext.value, holder: box.holder }).toEqual({ done: true, value: "bob", holder: "bob" });
+    expect({ done: bobNext.done, value: bobNext.value, holder: box.holder as string | undefined }).toEqual({ done: true, value: "bob", holder: "bob" });
     box.holder = undefined;
     line.changed();
     expect(await carol.done).toBe("carol");
@@ -275,6 +276,28 @@ describe("WaitLine", () => {
     expect((await waiting.next()).value).toEqual({ position: 1, blocker: "busy — 'python' by alice" });
     expect(line.length).toBe(1);
     await waiting.return(undefined as never);
+    expect(line.length).toBe(0);
+  });
+
+  test("a grant made while its waiter was going away is handed back (abandon), and the next waiter gets the box", async () => {
+    const line = new WaitLine();
+    const box = fakeBox();
+    box.holder = "alice";
+    const abandoned: string[] = [];
+    const bob = line.wait(box.attempt("bob"), 30, undefined, (value) => {
+      abandoned.push(value);
+      box.holder = undefined;
+      line.changed();
+    });
+    expect((await bob.next()).value).toEqual({ position: 1, blocker: "busy — 'python' by alice" });
+    const carol = drive(line.wait(box.attempt("carol"), 30));
+    await until(() => carol.updates.length === 1);
+    box.holder = undefined;
+    line.changed(); // bob, first in line, is granted the box while his client is gone
+    expect(box.holder as string | undefined).toBe("bob");
+    await bob.return(undefined as never);
+    expect(abandoned).toEqual(["bob"]);
+    expect(await carol.done).toBe("carol");
     expect(line.length).toBe(0);
   });
 
