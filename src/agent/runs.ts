@@ -9,7 +9,6 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { KegError } from "../errors.ts";
 import type { LockStore } from "../lock/store.ts";
-import type { CommandName } from "../lock/rules.ts";
 import { spawnDetached, selfCommand } from "../platform/bun.ts";
 import type { RunInfo } from "../wire/api.ts";
 import type { AgentConfig } from "./config.ts";
@@ -269,5 +268,3 @@ export class RunManager {
     });
   }
 }
-
-export const commandOf = (record: RunRecord): CommandName => record.command;

@@ -1,4 +1,5 @@
 /** `--detach`: start the run, print its id and how to follow or stop it (SPEC §4). @module */
+import { info } from "../log.ts";
 import type { Box } from "../config/boxes.ts";
 import { encodeRunBody, type RunSpec } from "../wire/api.ts";
 import { request } from "./http.ts";
@@ -14,6 +15,6 @@ export async function runDetached(box: Box, spec: RunSpec, zip: Uint8Array): Pro
   });
   const { id } = spec.wait === undefined ? ((await response.json()) as { id: string }) : await resultAfterWaiting<{ id: string }>(box.name, response);
   process.stdout.write(`${id}\n`);
-  process.stderr.write(`Started run ${id} on box '${box.name}'.\n  follow it: keg python --reattach ${id} --box ${box.name}\n  stop it:   keg python --kill ${id} --box ${box.name}\n`);
+  info(`Started run ${id} on box '${box.name}'.\n  follow it: keg python --reattach ${id} --box ${box.name}\n  stop it:   keg python --kill ${id} --box ${box.name}`);
   return 0;
 }

@@ -1,7 +1,7 @@
 /** `keg python --kill`, `--kill-all`, `--reattach` (SPEC §4, §6); they never check locks. @module */
 import type { Box } from "../config/boxes.ts";
 import { usageError } from "../errors.ts";
-import { printError } from "../log.ts";
+import { printError, info } from "../log.ts";
 import { decodeJson, Frame, FrameDecoder } from "../wire/frames.ts";
 import { postJson, request } from "./http.ts";
 import { OutputPrinter } from "./output-printer.ts";
@@ -12,13 +12,13 @@ export async function killRun(box: Box, id: string, signal = "SIGTERM"): Promise
   const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
   if (!SIGNALS.includes(name)) throw usageError(`--signal '${signal}' is not one of ${SIGNALS.join(", ")}.`);
   const { sent } = await postJson<{ sent: boolean }>(box, `/v1/runs/${encodeURIComponent(id)}/kill`, { signal: name });
-  process.stderr.write(sent ? `Sent ${name} to run ${id}\n` : `Run ${id} is not running\n`);
+  info(sent ? `Sent ${name} to run ${id}` : `Run ${id} is not running`);
   return 0;
 }
 
 export async function killAll(box: Box): Promise<number> {
   const { stopped } = await postJson<{ stopped: string[] }>(box, "/v1/runs/kill-all", {});
-  process.stderr.write(stopped.length ? `Stopping ${stopped.length} run${stopped.length === 1 ? "" : "s"}: ${stopped.join(", ")}\n` : "No runs are running\n");
+  info(stopped.length ? `Stopping ${stopped.length} run${stopped.length === 1 ? "" : "s"}: ${stopped.join(", ")}` : "No runs are running");
   return 0;
 }
 

@@ -5,8 +5,6 @@ export type ErrorBody = { error: { code: ErrorCode; message: string } };
 
 export type Identity = { user: string; version: string; name: string };
 
-export type Health = { ok: true; version: string; name: string };
-
 /** A user lock as the agent reports it. */
 export type UserLockInfo = { user: string; since: string; note?: string };
 

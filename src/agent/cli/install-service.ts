@@ -1,4 +1,5 @@
 /** `keg-agent install-service`: a systemd unit that runs `serve` (SPEC §3). @module */
+import { info } from "../../log.ts";
 import { writeFileSync } from "node:fs";
 import { parseWords } from "../../args.ts";
 import { defineKegCommand, type RunContext } from "../../dispatch.ts";
@@ -38,7 +39,7 @@ export const installServiceCommand = defineKegCommand({
       return 0;
     }
     writeFileSync(UNIT_PATH, unit, { mode: 0o644 });
-    process.stderr.write(`Wrote ${UNIT_PATH}. Start it with: systemctl daemon-reload && systemctl enable --now keg-agent\n`);
+    info(`Wrote ${UNIT_PATH}. Start it with: systemctl daemon-reload && systemctl enable --now keg-agent`);
     return 0;
   },
 });

@@ -1,4 +1,5 @@
 /** `keg-agent users add|list|remove` (SPEC §3); safe while `serve` runs. @module */
+import { info } from "../../log.ts";
 import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
 import { agentStateDir } from "../../config/paths.ts";
 import { usageError } from "../../errors.ts";
@@ -49,7 +50,7 @@ const removeCommand = defineKegCommand({
   async run({ words }: RunContext) {
     const { removeUser } = await import("../users.ts");
     const removed = await withState(words, true, (state, name) => removeUser(state, name));
-    process.stderr.write(`Revoked ${removed} token${removed === 1 ? "" : "s"}\n`);
+    info(`Revoked ${removed} token${removed === 1 ? "" : "s"}`);
   },
 });
 

@@ -1,4 +1,5 @@
 /** `keg boxes add [--name NAME] --address URL --token TOKEN` (SPEC §4). @module */
+import { info } from "../../log.ts";
 import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
 import { isAddress, updateBoxes } from "../../config/boxes.ts";
 import { KegError, usageError } from "../../errors.ts";
@@ -33,6 +34,6 @@ export const addCommand = defineKegCommand({
         throw new KegError("failed", `Box '${name}' already exists. Remove it first with 'keg boxes remove --name ${name}'.`);
       return [...boxes, { name, address, token, user: identity.user, version: identity.version }];
     });
-    process.stderr.write(`Added box '${name}' at ${address} as ${identity.user} (agent ${identity.version})\n`);
+    info(`Added box '${name}' at ${address} as ${identity.user} (agent ${identity.version})`);
   },
 });

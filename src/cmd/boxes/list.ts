@@ -1,4 +1,5 @@
 /** `keg boxes list [--json]`: every box asked in parallel, offline within 3 s (SPEC §5). @module */
+import { info } from "../../log.ts";
 import { parseOptionsOnly, type OptionDefs } from "../../args.ts";
 import { readBoxes, type Box } from "../../config/boxes.ts";
 import { getJson } from "../../client/http.ts";
@@ -66,7 +67,7 @@ export const listCommand = defineKegCommand({
       return 0;
     }
     if (!rows.length) {
-      process.stderr.write("No boxes yet. Add one with 'keg boxes add --address URL --token TOKEN'.\n");
+      info("No boxes yet. Add one with 'keg boxes add --address URL --token TOKEN'.");
       return 0;
     }
     process.stdout.write(renderBoxes(rows));

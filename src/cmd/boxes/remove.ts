@@ -1,4 +1,5 @@
 /** `keg boxes remove --name NAME` (SPEC §4). @module */
+import { info } from "../../log.ts";
 import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
 import { updateBoxes } from "../../config/boxes.ts";
 import { KegError } from "../../errors.ts";
@@ -21,6 +22,6 @@ export const removeCommand = defineKegCommand({
       }
       return boxes.filter((b) => b.name !== name);
     });
-    process.stderr.write(`Removed box '${name}'\n`);
+    info(`Removed box '${name}'`);
   },
 });

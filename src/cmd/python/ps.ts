@@ -1,4 +1,5 @@
 /** `keg python ps --box NAME [--json]` (SPEC §6). @module */
+import { info } from "../../log.ts";
 import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
 import { getJson } from "../../client/http.ts";
@@ -21,7 +22,7 @@ export const psCommand = defineKegCommand({
       return 0;
     }
     if (!runs.length) {
-      process.stderr.write(`No runs on box '${box.name}'\n`);
+      info(`No runs on box '${box.name}'`);
       return 0;
     }
     const rows = runs.map((r) => [r.id, r.user, r.runnable, r.started.replace(/\.\d+Z$/, "Z"), r.status + (r.detached ? " (detached)" : ""), r.exit_code === null ? "" : String(r.exit_code)]);
