@@ -16,6 +16,7 @@ import { runHook } from "./hook.ts";
 import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
 import type { State } from "./state.ts";
 import { signalGroup } from "./signals.ts";
+import { superviseRun, type SupervisorEvents } from "./supervise.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
 
@@ -68,24 +69,23 @@ export class RunManager {
     const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
     this.state.runs.putSync(record.id, record);
-    const supervisor = spawnDetached([...selfCommand(), "supervise", dir]);
-    live.exited = new Promise<ExitRecord>((resolve) => {
-      void (async () => {
-        const decoder = new TextDecoder();
-        let text = "";
-        for await (const chunk of supervisor.stdout) {
-          if (live.pid === undefined) {
-            text += decoder.decode(chunk);
-            const match = /pid (\d+)\n/.exec(text);
-            if (match) this.setPid(live, Number(match[1]));
-          }
-          this.wake(live);
-          if (!live.record.forced) this.locks.touch(live.record.generation);
-        }
-        await supervisor.exited;
-        resolve(this.finishRecord(live));
-      })();
-    });
+    const events = {
+      started: (pid: number) => this.setPid(live, pid),
+      output: () => {
+        this.wake(live);
+        if (!live.record.forced) this.locks.touch(live.record.generation);
+      },
+    };
+    // An attached run is supervised here: one process start less, and a client
+    // it can no longer serve after an agent crash is gone with it anyway.
+    const supervised = record.detached ? this.superviseApart(dir, events) : superviseRun(dir, events);
+    live.exited = supervised.then(
+      () => this.finishRecord(live),
+      (error) => {
+        console.error(`keg-agent: run ${record.id}:`, error);
+        return this.finishRecord(live);
+      },
+    );
     void live.exited.then(() => {
       this.wake(live);
       if (live.record.detached || live.clientGone) void this.finishCycle(live);
@@ -93,10 +93,30 @@ export class RunManager {
     return live;
   }
 
+  /** A detached run's supervisor is a process of its own, so the run outlives this agent. */
+  private async superviseApart(dir: string, events: SupervisorEvents): Promise<void> {
+    const supervisor = spawnDetached([...selfCommand(), "supervise", dir]);
+    const decoder = new TextDecoder();
+    let text = "";
+    let told = false;
+    for await (const chunk of supervisor.stdout) {
+      if (!told) {
+        text += decoder.decode(chunk);
+        const match = /pid (\d+)\n/.exec(text);
+        if (match) {
+          told = true;
+          events.started(Number(match[1]));
+        }
+      }
+      events.output();
+    }
+    await supervisor.exited;
+  }
+
+  /** Kept in memory; after a restart the run folder's pid file tells it. */
   private setPid(live: LiveRun, pid: number): void {
     live.pid = pid;
     live.record = { ...live.record, pid };
-    this.state.runs.putSync(live.id, live.record);
   }
 
   private finishRecord(live: LiveRun): ExitRecord {

@@ -22,6 +22,11 @@ function listSegments(dir: string): Segment[] {
     .map((name) => ({ start: Number(name.slice(PREFIX.length)), path: join(dir, name) }));
 }
 
+function writeFully(fd: number, data: Uint8Array): void {
+  let written = 0;
+  while (written < data.length) written += writeSync(fd, data, written);
+}
+
 export class SpoolWriter {
   private segments: { start: number; path: string; fd: number }[] = [];
   private offset = 0;
@@ -40,18 +45,32 @@ export class SpoolWriter {
     this.segments.push({ start: this.offset, path, fd: openSync(path, "w", 0o600) });
   }
 
+  /** The segment to append to, a new one once the current is full. */
+  private segmentFd(): number {
+    const current = this.segments.at(-1)!;
+    if (this.offset - current.start < this.segmentBytes) return current.fd;
+    closeSync(current.fd);
+    this.openSegment();
+    this.dropOld();
+    return this.segments.at(-1)!.fd;
+  }
+
   /** Appends whole frames (one or more, concatenated). */
   append(frames: Uint8Array): void {
-    let current = this.segments.at(-1)!;
-    if (this.offset - current.start >= this.segmentBytes) {
-      closeSync(current.fd);
-      this.openSegment();
-      current = this.segments.at(-1)!;
-      this.dropOld();
-    }
-    let written = 0;
-    while (written < frames.length) written += writeSync(current.fd, frames, written);
+    const fd = this.segmentFd();
+    writeFully(fd, frames);
     this.offset += frames.length;
+  }
+
+  /** Appends one frame without copying its payload. */
+  appendFrame(type: number, payload: Uint8Array): void {
+    const fd = this.segmentFd();
+    const header = new Uint8Array(HEADER_BYTES);
+    header[0] = type;
+    new DataView(header.buffer).setUint32(1, payload.length);
+    writeFully(fd, header);
+    writeFully(fd, payload);
+    this.offset += HEADER_BYTES + payload.length;
   }
 
   private dropOld(): void {

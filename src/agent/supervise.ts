@@ -1,10 +1,10 @@
 /**
- * The run supervisor: `keg-agent supervise RUN_DIR`, started by the agent for
- * each run in a session of its own. It owns the script's pipes, spools every
- * byte as frames (so the script never waits on a slow client), enforces the
- * timeout, and records the exit code in the run folder. Because it is not the
- * agent, a detached run keeps its output and exit code across agent restarts.
- * On stdout it tells the agent `pid N` once, then one byte per append.
+ * The run supervisor: owns the script's pipes, spools every byte as frames (so
+ * the script never waits on a slow client), enforces the timeout, and records
+ * the exit code in the run folder. An attached run is supervised inside the
+ * agent; a detached one by `keg-agent supervise RUN_DIR` in a session of its
+ * own, so it keeps its output and exit code across agent restarts (that
+ * process tells the agent `pid N` once on stdout, then one byte per append).
  * @module
  */
 import { writeSync } from "node:fs";
@@ -19,63 +19,58 @@ const KILL_AFTER_TERM_MS = 5000;
 /** After the script exits, how long a grandchild may keep its pipes open before we stop reading. */
 const DRAIN_AFTER_EXIT_MS = 1000;
 
-function notifier() {
-  let open = true;
-  return (text: string) => {
-    if (!open) return;
-    try {
-      writeSync(1, text);
-    } catch {
-      open = false; // the agent went away; the spool still has everything
-    }
-  };
-}
+export type SupervisorEvents = {
+  /** the script runs as the leader of process group `pid` */
+  started(pid: number): void;
+  /** frames were appended to the spool */
+  output(): void;
+};
 
+/** Reads a stream to its end, or until `stop` (a plain read loop: racing each read would keep every chunk alive). */
 async function pump(stream: ReadableStream<Uint8Array>, onChunk: (chunk: Uint8Array) => void, stop: Promise<void>) {
   const reader = stream.getReader();
-  const stopped = stop.then(() => "stop" as const);
+  void stop.then(() => reader.cancel().catch(() => {}));
   for (;;) {
-    const next = await Promise.race([reader.read(), stopped]);
-    if (next === "stop") {
-      reader.cancel().catch(() => {});
-      return;
-    }
+    const next = await reader.read().catch(() => ({ done: true as const, value: undefined }));
     if (next.done) return;
     onChunk(next.value);
   }
 }
 
-export async function supervise(runDir: string): Promise<number> {
+/** Runs the plan in `runDir` to its end; the exit record is also written to the run folder. */
+export async function superviseRun(runDir: string, events: SupervisorEvents): Promise<ExitRecord> {
   const paths = runPaths(runDir);
   const plan = readJson<RunPlan>(paths.plan);
   if (!plan) throw new Error(`no run plan in ${runDir}`);
   const spool = new SpoolWriter(paths.spool, plan.logLimitBytes);
-  const notify = notifier();
-  const append = (frames: Uint8Array) => {
-    spool.append(frames);
-    notify(".");
+  const append = (type: number, payload: Uint8Array) => {
+    spool.appendFrame(type, payload);
+    events.output();
   };
   const forward = (type: number) => (chunk: Uint8Array) => {
-    for (let at = 0; at < chunk.length; at += CHUNK) append(encodeFrame(type, chunk.subarray(at, at + CHUNK)));
+    for (let at = 0; at < chunk.length; at += CHUNK) append(type, chunk.subarray(at, at + CHUNK));
+  };
+  const finish = (exit: ExitRecord) => {
+    spool.append(encodeJsonFrame(Frame.exit, exit));
+    spool.close();
+    writeJsonAtomically(paths.exit, exit);
+    events.output();
+    return exit;
   };
 
   let child;
   try {
     child = spawnRun(plan.argv, { cwd: paths.work, env: plan.env });
   } catch (error) {
-    append(encodeFrame(Frame.stderr, new TextEncoder().encode(`keg: cannot start ${plan.argv[0]}: ${(error as Error).message}\n`)));
-    const exit: ExitRecord = { code: 127, signal: null, status: "exited", ended: new Date().toISOString() };
-    append(encodeJsonFrame(Frame.exit, exit));
-    spool.close();
-    writeJsonAtomically(paths.exit, exit);
-    return 0;
+    forward(Frame.stderr)(new TextEncoder().encode(`keg: cannot start ${plan.argv[0]}: ${(error as Error).message}\n`));
+    return finish({ code: 127, signal: null, status: "exited", ended: new Date().toISOString() });
   }
   writeJsonAtomically(paths.pid, { pid: child.pid });
-  notify(`pid ${child.pid}\n`);
+  events.started(child.pid);
 
   let timedOut = false;
   let killedAfterTimeout = false;
-  let timers: ReturnType<typeof setTimeout>[] = [];
+  const timers: ReturnType<typeof setTimeout>[] = [];
   if (plan.timeoutSeconds > 0) {
     timers.push(
       setTimeout(() => {
@@ -92,22 +87,26 @@ export async function supervise(runDir: string): Promise<number> {
   }
 
   const records = new FrameDecoder({ isKnownType: (t) => t >= 1 && t <= 4 });
+  let garbage = false;
   const onRecord = (chunk: Uint8Array) => {
+    if (garbage) return;
     try {
       for (const record of records.push(chunk)) {
         const payload = new Uint8Array(record.payload.length + 1);
         payload[0] = record.type;
         payload.set(record.payload, 1);
-        append(encodeFrame(Frame.record, payload));
+        append(Frame.record, payload);
       }
     } catch (error) {
+      garbage = true;
       forward(Frame.stderr)(new TextEncoder().encode(`keg: garbage on the output channel (${(error as Error).message}); further records ignored\n`));
-      records.push = () => [];
     }
   };
 
   let exited!: () => void;
-  const exitedThenDrained = new Promise<void>((resolve) => (exited = resolve)).then(() => new Promise<void>((r) => setTimeout(r, DRAIN_AFTER_EXIT_MS)));
+  const exitedThenDrained = new Promise<void>((resolve) => (exited = resolve)).then(
+    () => new Promise<void>((resolve) => setTimeout(resolve, DRAIN_AFTER_EXIT_MS)),
+  );
   const pumps = Promise.all([
     pump(child.stdout, forward(Frame.stdout), exitedThenDrained),
     pump(child.stderr, forward(Frame.stderr), exitedThenDrained),
@@ -119,15 +118,25 @@ export async function supervise(runDir: string): Promise<number> {
   child.closeChannel();
   for (const timer of timers) clearTimeout(timer);
 
-  const exit: ExitRecord = {
+  return finish({
     code: timedOut ? (killedAfterTimeout ? 137 : 124) : result.code,
     signal: result.signal,
     status: timedOut ? "timeout" : result.signal ? "killed" : "exited",
     ended: new Date().toISOString(),
+  });
+}
+
+/** `keg-agent supervise RUN_DIR`: events go to the agent on stdout, if it is still there. */
+export async function supervise(runDir: string): Promise<number> {
+  let agentThere = true;
+  const tell = (text: string) => {
+    if (!agentThere) return;
+    try {
+      writeSync(1, text);
+    } catch {
+      agentThere = false; // the agent went away; the spool still has everything
+    }
   };
-  append(encodeJsonFrame(Frame.exit, exit));
-  spool.close();
-  writeJsonAtomically(paths.exit, exit);
-  notify("x");
+  await superviseRun(runDir, { started: (pid) => tell(`pid ${pid}\n`), output: () => tell(".") });
   return 0;
 }

@@ -96,7 +96,8 @@ export class FrameDecoder {
       if (!this.isKnownType(type)) throw new FrameError(`unknown frame type ${type}`);
       if (length > this.maxPayload) throw new FrameError(`frame of ${length} bytes exceeds the limit of ${this.maxPayload}`);
       if (data.length - offset - HEADER_BYTES < length) break;
-      frames.push({ type, payload: data.slice(offset + HEADER_BYTES, offset + HEADER_BYTES + length) });
+      // A view, not a copy: chunks are never reused, and copying halves the throughput.
+      frames.push({ type, payload: data.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length) });
       offset += HEADER_BYTES + length;
     }
     this.buffer = offset === data.length ? new Uint8Array(0) : data.slice(offset);

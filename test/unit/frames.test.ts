@@ -1,0 +1,77 @@
+import { describe, expect, test } from "bun:test";
+import { decodeJson, encodeFrame, encodeJsonFrame, Frame, FrameDecoder, FrameError, HEADER_BYTES, MAX_PAYLOAD } from "../../src/wire/frames.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (data: Uint8Array) => new TextDecoder().decode(data);
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+describe("frame codec", () => {
+  test("a frame is type, 4-byte big-endian length, payload", () => {
+    expect([...encodeFrame(Frame.stdout, bytes("hi"))]).toEqual([1, 0, 0, 0, 2, 104, 105]);
+    expect([...encodeFrame(Frame.keepalive)]).toEqual([4, 0, 0, 0, 0]);
+  });
+
+  test("frames round-trip, JSON ones too", () => {
+    const stream = concat(encodeFrame(Frame.stdout, bytes("out")), encodeFrame(Frame.stderr, bytes("err")), encodeJsonFrame(Frame.exit, { code: 7 }));
+    const frames = new FrameDecoder().push(stream);
+    expect(frames.map((f) => f.type)).toEqual([Frame.stdout, Frame.stderr, Frame.exit]);
+    expect(text(frames[0]!.payload)).toBe("out");
+    expect(text(frames[1]!.payload)).toBe("err");
+    expect(decodeJson(frames[2]!.payload)).toEqual({ code: 7 });
+  });
+
+  test("frames split at every byte boundary arrive whole and in order", () => {
+    const stream = concat(encodeFrame(Frame.stdout, bytes("hello")), encodeFrame(Frame.record, bytes("\x03{}")), encodeFrame(Frame.keepalive));
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const decoder = new FrameDecoder();
+      const frames = [...decoder.push(stream.subarray(0, cut)), ...decoder.push(stream.subarray(cut))];
+      expect(frames.map((f) => [f.type, text(f.payload)])).toEqual([
+        [Frame.stdout, "hello"],
+        [Frame.record, "\x03{}"],
+        [Frame.keepalive, ""],
+      ]);
+      expect(decoder.pending).toBe(0);
+    }
+  });
+
+  test("one byte at a time works and keeps the partial frame pending", () => {
+    const stream = encodeFrame(Frame.stdout, bytes("abc"));
+    const decoder = new FrameDecoder();
+    const frames = [];
+    for (let i = 0; i < stream.length; i++) {
+      frames.push(...decoder.push(stream.subarray(i, i + 1)));
+      if (i < stream.length - 1) expect(decoder.pending).toBe(i + 1);
+    }
+    expect(frames.map((f) => text(f.payload))).toEqual(["abc"]);
+  });
+
+  test("an oversized frame is rejected by the encoder and the decoder", () => {
+    expect(() => encodeFrame(Frame.stdout, new Uint8Array(MAX_PAYLOAD + 1))).toThrow(FrameError);
+    const header = new Uint8Array(HEADER_BYTES);
+    header[0] = Frame.stdout;
+    new DataView(header.buffer).setUint32(1, MAX_PAYLOAD + 1);
+    expect(() => new FrameDecoder().push(header)).toThrow(FrameError);
+    expect(() => new FrameDecoder({ maxPayload: 10 }).push(encodeFrame(Frame.stdout, new Uint8Array(11)))).toThrow(/exceeds the limit/);
+  });
+
+  test("garbage (an unknown type) is rejected, not mistaken for output", () => {
+    expect(() => new FrameDecoder().push(bytes("GET / HTTP/1.1\r\n"))).toThrow(/unknown frame type/);
+    expect(() => new FrameDecoder().push(new Uint8Array([0, 0, 0, 0, 0]))).toThrow(FrameError);
+    expect(() => new FrameDecoder().push(new Uint8Array([255, 0, 0, 0, 1, 1]))).toThrow(FrameError);
+  });
+
+  test("a decoder for the record channel accepts only encoders 1 to 4", () => {
+    const records = new FrameDecoder({ isKnownType: (t) => t >= 1 && t <= 4 });
+    expect(records.push(encodeFrame(3, bytes("{}")))[0]!.type).toBe(3);
+    expect(() => records.push(encodeFrame(9, bytes("x")))).toThrow(FrameError);
+  });
+});

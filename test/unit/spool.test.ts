@@ -1,0 +1,79 @@
+import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { SpoolReader, SpoolWriter, wholeFrames } from "../../src/agent/spool.ts";
+import { decodeJson, encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../../src/wire/frames.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const chunk = (n: number, fill: number) => new Uint8Array(n).fill(fill);
+
+function readAll(reader: SpoolReader) {
+  const decoder = new FrameDecoder();
+  let dropped = 0;
+  const frames = [];
+  for (;;) {
+    const { dropped: d, data } = reader.read(64 * 1024);
+    dropped += d;
+    if (!data) {
+      if (d) continue;
+      return { dropped, frames };
+    }
+    frames.push(...decoder.push(data));
+  }
+}
+
+describe("spool", () => {
+  test("a reader gets every frame written, whole, across segments", () => {
+    using dir = tempDir();
+    const writer = new SpoolWriter(dir.path, 4 * 1024 * 1024);
+    for (let i = 0; i < 40; i++) writer.appendFrame(Frame.stdout, chunk(100_000, i));
+    writer.append(encodeJsonFrame(Frame.exit, { code: 0 }));
+    writer.close();
+    expect(readdirSync(dir.path).length).toBeGreaterThan(1);
+    const { dropped, frames } = readAll(new SpoolReader(dir.path));
+    expect(dropped).toBe(0);
+    expect(frames.length).toBe(41);
+    expect(frames.slice(0, 40).every((f, i) => f.payload.length === 100_000 && f.payload[0] === i)).toBe(true);
+    expect(decodeJson(frames[40]!.payload)).toEqual({ code: 0 });
+  });
+
+  test("beyond the log limit the oldest output goes, and a late reader is told how many bytes it missed", () => {
+    using dir = tempDir();
+    const limit = 2 * 1024 * 1024;
+    const writer = new SpoolWriter(dir.path, limit);
+    const frame = encodeFrame(Frame.stdout, chunk(50_000, 7));
+    for (let i = 0; i < 200; i++) writer.append(frame);
+    writer.close();
+    const { dropped, frames } = readAll(new SpoolReader(dir.path));
+    expect(dropped).toBeGreaterThan(0);
+    expect(dropped % frame.length).toBe(0); // the jump lands on a frame boundary
+    expect(dropped + frames.length * frame.length).toBe(200 * frame.length);
+    expect(frames.length * frame.length).toBeLessThanOrEqual(limit + 2 * (limit / 8) + frame.length);
+  });
+
+  test("a reader that keeps up while writing loses nothing and never sees half a frame", () => {
+    using dir = tempDir();
+    const writer = new SpoolWriter(dir.path, 1024 * 1024);
+    const reader = new SpoolReader(dir.path);
+    const decoder = new FrameDecoder();
+    let received = 0;
+    for (let i = 0; i < 500; i++) {
+      writer.appendFrame(Frame.stdout, chunk(10_000, i % 256));
+      const { dropped, data } = reader.read();
+      expect(dropped).toBe(0);
+      if (data) {
+        expect(wholeFrames(data)).toBe(data.length);
+        received += decoder.push(data).length;
+      }
+    }
+    writer.close();
+    received += readAll(reader).frames.length;
+    expect(received).toBe(500);
+  });
+
+  test("wholeFrames counts only complete frames", () => {
+    const two = new Uint8Array([...encodeFrame(1, chunk(3, 1)), ...encodeFrame(2, chunk(2, 2))]);
+    expect(wholeFrames(two)).toBe(two.length);
+    expect(wholeFrames(two.subarray(0, two.length - 1))).toBe(8);
+    expect(wholeFrames(two.subarray(0, 4))).toBe(0);
+  });
+});
