@@ -362,7 +362,7 @@ async function stalledClient(work: string, agent: BenchAgent, token: string, keg
     stdout: "pipe",
     stderr: "pipe",
   });
-  while (!childrenMatching(agent.pid, "supervise").length && performance.now() - t0 < 10_000) await Bun.sleep(5);
+  while (!childrenMatching(agent.pid, "head -c").length && performance.now() - t0 < 10_000) await Bun.sleep(5);
   proc.kill("SIGSTOP");
   const stoppedAt = performance.now() - t0;
   const sampler = memorySampler(agent.pid);

@@ -9,14 +9,14 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { KegError } from "../errors.ts";
 import type { LockStore } from "../lock/store.ts";
-import { spawnDetached, selfCommand } from "../platform/bun.ts";
+import { selfCommand, spawnHelper, type Helper } from "../platform/bun.ts";
 import type { RunInfo } from "../wire/api.ts";
 import type { AgentConfig } from "./config.ts";
 import { runHook } from "./hook.ts";
 import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
 import type { State } from "./state.ts";
 import { signalGroup } from "./signals.ts";
-import { superviseRun, type SupervisorEvents } from "./supervise.ts";
+import type { SupervisorEvents } from "./supervise.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
 
@@ -76,10 +76,7 @@ export class RunManager {
         if (!live.record.forced) this.locks.touch(live.record.generation);
       },
     };
-    // An attached run is supervised here: one process start less, and a client
-    // it can no longer serve after an agent crash is gone with it anyway.
-    const supervised = record.detached ? this.superviseApart(dir, events) : superviseRun(dir, events);
-    live.exited = supervised.then(
+    live.exited = this.supervise(dir, events).then(
       () => this.finishRecord(live),
       (error) => {
         console.error(`keg-agent: run ${record.id}:`, error);
@@ -93,9 +90,19 @@ export class RunManager {
     return live;
   }
 
-  /** A detached run's supervisor is a process of its own, so the run outlives this agent. */
-  private async superviseApart(dir: string, events: SupervisorEvents): Promise<void> {
-    const supervisor = spawnDetached([...selfCommand(), "supervise", dir]);
+  /** A supervisor started ahead of need, waiting for its run folder (it leaves when we do: its stdin ends). */
+  private spare?: Helper;
+
+  private takeSupervisor(): Helper {
+    const supervisor = this.spare ?? spawnHelper([...selfCommand(), "supervise"]);
+    this.spare = undefined;
+    setImmediate(() => (this.spare ??= spawnHelper([...selfCommand(), "supervise"])));
+    return supervisor;
+  }
+
+  private async supervise(dir: string, events: SupervisorEvents): Promise<void> {
+    const supervisor = this.takeSupervisor();
+    supervisor.tell(`${dir}\n`);
     const decoder = new TextDecoder();
     let text = "";
     let told = false;

@@ -6,7 +6,7 @@
  * learns how many bytes it missed. Segments always start on a frame boundary.
  * @module
  */
-import { closeSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync, writevSync } from "node:fs";
 import { join } from "node:path";
 import { HEADER_BYTES } from "../wire/frames.ts";
 
@@ -68,8 +68,9 @@ export class SpoolWriter {
     const header = new Uint8Array(HEADER_BYTES);
     header[0] = type;
     new DataView(header.buffer).setUint32(1, payload.length);
-    writeFully(fd, header);
-    writeFully(fd, payload);
+    const written = writevSync(fd, [header, payload]);
+    if (written < HEADER_BYTES) writeFully(fd, header.subarray(written));
+    if (written < HEADER_BYTES + payload.length) writeFully(fd, payload.subarray(Math.max(0, written - HEADER_BYTES)));
     this.offset += HEADER_BYTES + payload.length;
   }
 
@@ -103,7 +104,7 @@ export class SpoolReader {
   }
 
   /** Up to `max` bytes of whole frames; data null when nothing new is there yet. */
-  read(max = 256 * 1024): SpoolRead {
+  read(max = 1024 * 1024): SpoolRead {
     const segments = listSegments(this.dir);
     if (!segments.length) return { dropped: 0, data: null };
     let dropped = 0;

@@ -1,10 +1,12 @@
 /**
  * The run supervisor: owns the script's pipes, spools every byte as frames (so
  * the script never waits on a slow client), enforces the timeout, and records
- * the exit code in the run folder. An attached run is supervised inside the
- * agent; a detached one by `keg-agent supervise RUN_DIR` in a session of its
- * own, so it keeps its output and exit code across agent restarts (that
- * process tells the agent `pid N` once on stdout, then one byte per append).
+ * the exit code in the run folder. It runs as `keg-agent supervise`, a process
+ * in a session of its own: it takes the output off the agent's thread (the
+ * two run on two cores), and a detached run keeps its output and exit code
+ * across agent restarts. The agent keeps one started and waiting for its run
+ * folder on stdin, so a run does not wait for a process start. It tells the
+ * agent `pid N` once on stdout, then one byte per append.
  * @module
  */
 import { writeSync } from "node:fs";
@@ -126,8 +128,14 @@ export async function superviseRun(runDir: string, events: SupervisorEvents): Pr
   });
 }
 
-/** `keg-agent supervise RUN_DIR`: events go to the agent on stdout, if it is still there. */
-export async function supervise(runDir: string): Promise<number> {
+/** `keg-agent supervise [RUN_DIR]`: without RUN_DIR, waits for it on stdin; events go to the agent on stdout, if it is still there. */
+export async function supervise(runDir: string | undefined): Promise<number> {
+  if (runDir === undefined) {
+    let given = "";
+    for await (const chunk of process.stdin) given += chunk;
+    runDir = given.trim();
+  }
+  if (!runDir) return 0; // the agent went away before giving us a run
   let agentThere = true;
   const tell = (text: string) => {
     if (!agentThere) return;
@@ -137,6 +145,17 @@ export async function supervise(runDir: string): Promise<number> {
       agentThere = false; // the agent went away; the spool still has everything
     }
   };
-  await superviseRun(runDir, { started: (pid) => tell(`pid ${pid}\n`), output: () => tell(".") });
+  // One wake-up per turn of the event loop is enough, however many chunks came in it.
+  let pending = false;
+  const output = () => {
+    if (pending) return;
+    pending = true;
+    setImmediate(() => {
+      pending = false;
+      tell(".");
+    });
+  };
+  await superviseRun(runDir, { started: (pid) => tell(`pid ${pid}\n`), output });
+  tell(".");
   return 0;
 }

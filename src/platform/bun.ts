@@ -76,14 +76,25 @@ export function spawnRun(argv: string[], options: { cwd: string; env: Record<str
   };
 }
 
-/** Starts a detached helper process whose stdout we read (the run supervisor). */
-export function spawnDetached(argv: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  const proc = Bun.spawn(argv, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "inherit"], detached: true });
+/** A helper process in a session of its own (the run supervisor): we write its stdin and read its stdout. */
+export type Helper = {
+  pid: number;
+  stdout: ReadableStream<Uint8Array>;
+  exited: Promise<number>;
+  /** writes `text` to its stdin and closes it */
+  tell(text: string): void;
+};
+
+export function spawnHelper(argv: string[]): Helper {
+  const proc = Bun.spawn(argv, { stdio: ["pipe", "pipe", "inherit"], detached: true });
   return {
     pid: proc.pid,
     stdout: proc.stdout as ReadableStream<Uint8Array>,
     exited: proc.exited,
-    unref: () => proc.unref(),
+    tell(text) {
+      proc.stdin.write(text);
+      proc.stdin.end();
+    },
   };
 }
 

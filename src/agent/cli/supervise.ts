@@ -5,8 +5,8 @@ import { usageError } from "../../errors.ts";
 export const superviseCommand = defineKegCommand({
   meta: { name: "supervise", description: "(internal) supervise one run", hidden: true },
   async run({ words }: RunContext) {
-    if (words.length !== 1) throw usageError("Usage: keg-agent supervise RUN_DIR (started by the agent itself).");
+    if (words.length > 1) throw usageError("Usage: keg-agent supervise [RUN_DIR] (started by the agent itself).");
     const { supervise } = await import("../supervise.ts");
-    return supervise(words[0]!);
+    return supervise(words[0]);
   },
 });
