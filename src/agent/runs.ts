@@ -39,6 +39,7 @@ const STOP_STEPS: [NodeJS.Signals, number][] = [
   ["SIGKILL", 0],
 ];
 const POLL_MS = 250;
+const SPARE_DELAY_MS = 100;
 const PID_WAIT_MS = 10_000;
 
 export class RunManager {
@@ -52,6 +53,7 @@ export class RunManager {
   ) {
     this.runsDir = join(config.stateDir, "runs");
     mkdirSync(this.runsDir, { recursive: true, mode: 0o700 });
+    this.refillSpare();
   }
 
   /** Makes the run folder; the caller unpacks the upload into `work/`. */
@@ -96,8 +98,13 @@ export class RunManager {
   private takeSupervisor(): Helper {
     const supervisor = this.spare ?? spawnHelper([...selfCommand(), "supervise"]);
     this.spare = undefined;
-    setImmediate(() => (this.spare ??= spawnHelper([...selfCommand(), "supervise"])));
     return supervisor;
+  }
+
+  /** Starts the next spare: at start-up, and after a run (not during it, where it would take a core from the script). */
+  private refillSpare(): void {
+    // Spawning blocks the event loop for a few ms: not while a cycle is ending.
+    setTimeout(() => (this.spare ??= spawnHelper([...selfCommand(), "supervise"])), SPARE_DELAY_MS).unref();
   }
 
   private async supervise(dir: string, events: SupervisorEvents): Promise<void> {
@@ -118,6 +125,7 @@ export class RunManager {
       events.output();
     }
     await supervisor.exited;
+    this.refillSpare();
   }
 
   /** Kept in memory; after a restart the run folder's pid file tells it. */

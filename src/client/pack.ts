@@ -199,6 +199,8 @@ function clashError(zipPath: string, first: string, second: string): KegError {
  * fflate's streaming Zip fed with node's native deflate: about ten times
  * faster than fflate's own deflate for 2,000 small files (TRAPS "Zips").
  */
+const STORE_UNDER = 4096;
+
 function buildZip(tree: Tree): { zip: Uint8Array; files: number; bytes: number } {
   const chunks: Uint8Array[] = [];
   let done = false;
@@ -218,7 +220,8 @@ function buildZip(tree: Tree): { zip: Uint8Array; files: number; bytes: number }
   for (const [zipPath, { source, mode }] of tree.files) {
     const data = readSource(source);
     bytes += data.length;
-    const deflated = COMPRESSED.test(zipPath) ? data : zlib.deflateRawSync(data, { level: 1 });
+    // Small files go stored: deflating them saves nothing on loopback or a LAN, and zlib's first use costs ms.
+    const deflated = COMPRESSED.test(zipPath) || data.length < STORE_UNDER ? data : zlib.deflateRawSync(data, { level: 1 });
     const stored = deflated.length >= data.length;
     add(
       { filename: zipPath, size: data.length, crc: zlib.crc32(data), compression: stored ? 0 : 8, os: 3, attrs: (0o100000 | mode) << 16 },
