@@ -3,7 +3,11 @@ import { defineKegCommand } from "../dispatch.ts";
 import { VERSION } from "../version.ts";
 
 export const commandTree = defineKegCommand({
-  meta: { name: "keg", version: VERSION, description: "Run scripts on shared lab boxes" },
+  meta: {
+    name: "keg",
+    version: VERSION,
+    description: "Run scripts on shared lab boxes. Anywhere on a command line, --force-command bypasses the command lock and user locks",
+  },
   subCommands: {
     boxes: () => import("./boxes/index.ts").then((m) => m.boxesCommand),
     python: () => import("./python/index.ts").then((m) => m.pythonCommand),

@@ -1,5 +1,6 @@
 /** `keg boxes list [--json]`: every box asked in parallel, offline within 3 s (SPEC §5). @module */
-import { info } from "../../log.ts";
+import { KegError } from "../../errors.ts";
+import { info, warn } from "../../log.ts";
 import { parseOptionsOnly, type OptionDefs } from "../../args.ts";
 import { readBoxes, type Box } from "../../config/boxes.ts";
 import { getJson } from "../../client/http.ts";
@@ -39,8 +40,14 @@ export async function boxRow(box: Box): Promise<BoxRow> {
       locked_since: lock?.since ?? null,
       busy: busy ? `${busy.user} (${busy.command})` : null,
     };
-  } catch {
-    return { ...base, version: null, status: "offline", locked_by: null, lock_note: null, locked_since: null, busy: null };
+  } catch (error) {
+    const noLocks = { locked_by: null, lock_note: null, locked_since: null, busy: null };
+    if (!(error instanceof KegError && error.code === "unauthorized")) return { ...base, version: null, status: "offline", ...noLocks };
+    // It answers but refuses the token: not offline. Say so, and show what /health tells.
+    warn(`Box '${box.name}' refused its token. Make a new one on the box with 'keg-agent users add NAME', then remove and add the box again.`);
+    const health = await getJson<{ version: string }>(box, "/health", { timeoutMs: 3000 }).catch(() => undefined);
+    if (!health) return { ...base, version: null, status: "offline", ...noLocks };
+    return { ...base, version: health.version, status: health.version === VERSION ? "current" : "outdated", ...noLocks };
   }
 }
 
