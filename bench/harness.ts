@@ -174,14 +174,77 @@ export function rssKiB(pid: number): number | undefined {
   }
 }
 
+/**
+ * Proportional set size of a process in KiB (/proc/PID/smaps_rollup): pages
+ * shared with other processes (the same binary mapped by the agent and its
+ * supervisors) count a share each, so PSS adds up across processes where
+ * VmRSS would count them twice.
+ */
+export function pssKiB(pid: number): number | undefined {
+  try {
+    const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Children of `parent` whose command line contains `word` (e.g. the run supervisors of our agent). */
 export function childrenMatching(parent: number, word: string): number[] {
-  const result = Bun.spawnSync(["pgrep", "-P", String(parent), "-f", word], { stdout: "pipe" });
+  return pgrep(["-P", String(parent), "-f", word]);
+}
+
+/** Whether `pid` has any child process now. */
+export function hasChildren(pid: number): boolean {
+  return pgrep(["-P", String(pid)]).length > 0;
+}
+
+/**
+ * Descendants of `root` (children, grandchildren, …) whose command line
+ * contains `word`. A run's script is a child of its supervisor, which is a
+ * child of the agent; matching the whole system instead would also find the
+ * `keg` client, whose own arguments carry the script's command line.
+ */
+export function descendantsMatching(root: number, word: string): number[] {
+  return pgrep(["-f", word]).filter((pid) => {
+    for (let at = pid, hops = 0; at > 1 && hops < 64; hops++) {
+      at = parentPid(at) ?? 0;
+      if (at === root) return true;
+    }
+    return false;
+  });
+}
+
+/** The parent pid from /proc/PID/stat (after the command name, which may hold spaces and parentheses). */
+export function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long ago `pid` started, in ms (10 ms resolution: clock ticks of /proc/PID/stat against /proc/uptime). */
+export function processAgeMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    const uptimeSeconds = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+    return uptimeSeconds * 1000 - startTicks * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+function pgrep(args: string[]): number[] {
+  const result = Bun.spawnSync(["pgrep", ...args], { stdout: "pipe", stderr: "ignore" });
   return result.stdout
     .toString()
     .split("\n")
     .filter(Boolean)
-    .map(Number);
+    .map(Number)
+    .filter((pid) => pid !== process.pid);
 }
 
 // ---- a throwaway sshd ----------------------------------------------------

@@ -9,6 +9,8 @@ export type Command = {
   cmd: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** untimed, before each run of this command (e.g. wait until the agent has its spare supervisor) */
+  before?: () => void;
 };
 
 export type Summary = { label: string; runs: number; median: number; p90: number; min: number; max: number };
@@ -40,6 +42,7 @@ export function summarise(label: string, samples: number[]): Summary {
  * failing command would time its error path.
  */
 export function timeOnce(command: Command): number {
+  command.before?.();
   const started = performance.now();
   const result = Bun.spawnSync(command.cmd, { env: command.env, cwd: command.cwd, stdout: "pipe", stderr: "pipe" });
   const elapsed = performance.now() - started;

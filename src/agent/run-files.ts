@@ -9,6 +9,8 @@ import { join } from "node:path";
 
 export type RunPlan = {
   argv: string[];
+  /** a client follows it: stop it if the agent dies */
+  attached: boolean;
   env: Record<string, string>;
   timeoutSeconds: number;
   logLimitBytes: number;

@@ -15,7 +15,7 @@ import type { AgentConfig } from "./config.ts";
 import { runHook } from "./hook.ts";
 import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
 import type { State } from "./state.ts";
-import { signalGroup } from "./signals.ts";
+import { signalGroup, stopGroup } from "./signals.ts";
 import type { SupervisorEvents } from "./supervise.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
@@ -33,11 +33,6 @@ export type LiveRun = {
   waiters: Set<() => void>;
 };
 
-const STOP_STEPS: [NodeJS.Signals, number][] = [
-  ["SIGINT", 2000],
-  ["SIGTERM", 2000],
-  ["SIGKILL", 0],
-];
 const POLL_MS = 250;
 const SPARE_DELAY_MS = 100;
 const PID_WAIT_MS = 10_000;
@@ -78,7 +73,7 @@ export class RunManager {
         if (!live.record.forced) this.locks.touch(live.record.generation);
       },
     };
-    live.exited = this.supervise(dir, events).then(
+    live.exited = this.supervise(dir, !record.detached, events).then(
       () => this.finishRecord(live),
       (error) => {
         console.error(`keg-agent: run ${record.id}:`, error);
@@ -107,9 +102,11 @@ export class RunManager {
     setTimeout(() => (this.spare ??= spawnHelper([...selfCommand(), "supervise"])), SPARE_DELAY_MS).unref();
   }
 
-  private async supervise(dir: string, events: SupervisorEvents): Promise<void> {
+  private async supervise(dir: string, attached: boolean, events: SupervisorEvents): Promise<void> {
     const supervisor = this.takeSupervisor();
-    supervisor.tell(`${dir}\n`);
+    // An attached run's supervisor keeps its stdin open: when this agent dies, it
+    // sees the end and stops the run that no client can follow any more.
+    supervisor.tell(`${dir}\n`, { keepOpen: attached });
     const decoder = new TextDecoder();
     let text = "";
     let told = false;
@@ -221,15 +218,7 @@ export class RunManager {
     while (live && live.pid === undefined && !live.exit && Date.now() < deadline) await this.waitForChange(live, 50);
     const record = this.record(id);
     if (record.status !== "running" || !record.pid) return;
-    for (const [signal, wait] of STOP_STEPS) {
-      if (!signalGroup(record.pid, signal)) return;
-      if (!wait) return;
-      const deadline = Date.now() + wait;
-      while (Date.now() < deadline) {
-        if (live?.exit || !signalGroup(record.pid, 0)) return;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+    await stopGroup(record.pid, () => Boolean(live?.exit));
   }
 
   /** `--kill`: one signal to the group (SIGCONT after SIGTERM, so a stopped group can end). */

@@ -11,3 +11,24 @@ export function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
 }
 
 export const KILL_SIGNALS = ["SIGINT", "SIGQUIT", "SIGABRT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGSTOP"] as const;
+
+const STOP_STEPS: [NodeJS.Signals, number][] = [
+  ["SIGINT", 2000],
+  ["SIGTERM", 2000],
+  ["SIGKILL", 0],
+];
+
+/**
+ * Stops the group led by `pid`: SIGINT, then SIGTERM, then SIGKILL, 2 s apart,
+ * until it is gone (or `ended()` says the run has ended).
+ */
+export async function stopGroup(pid: number, ended: () => boolean = () => false): Promise<void> {
+  for (const [signal, wait] of STOP_STEPS) {
+    if (!signalGroup(pid, signal)) return;
+    const deadline = Date.now() + wait;
+    while (Date.now() < deadline) {
+      if (ended() || !signalGroup(pid, 0)) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}

@@ -13,7 +13,7 @@ import { writeSync } from "node:fs";
 import { spawnRun } from "../platform/bun.ts";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../wire/frames.ts";
 import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
-import { signalGroup } from "./signals.ts";
+import { signalGroup, stopGroup } from "./signals.ts";
 import { SpoolWriter } from "./spool.ts";
 
 const CHUNK = 1024 * 1024;
@@ -128,13 +128,35 @@ export async function superviseRun(runDir: string, events: SupervisorEvents): Pr
   });
 }
 
-/** `keg-agent supervise [RUN_DIR]`: without RUN_DIR, waits for it on stdin; events go to the agent on stdout, if it is still there. */
-export async function supervise(runDir: string | undefined): Promise<number> {
-  if (runDir === undefined) {
-    let given = "";
-    for await (const chunk of process.stdin) given += chunk;
-    runDir = given.trim();
-  }
+/** The first line on stdin (the run folder), and a promise that settles when stdin ends. */
+function readOrders(): { runDir: Promise<string>; agentGone: Promise<void> } {
+  let text = "";
+  let gotLine!: (line: string) => void;
+  const runDir = new Promise<string>((resolve) => (gotLine = resolve));
+  const agentGone = new Promise<void>((resolve) => {
+    process.stdin.on("data", (chunk) => {
+      text += chunk;
+      const newline = text.indexOf("\n");
+      if (newline >= 0) gotLine(text.slice(0, newline).trim());
+    });
+    process.stdin.on("end", () => {
+      gotLine(text.trim());
+      resolve();
+    });
+    process.stdin.on("error", () => resolve());
+  });
+  return { runDir, agentGone };
+}
+
+/**
+ * `keg-agent supervise [RUN_DIR]`: without RUN_DIR, takes it from stdin's first
+ * line. Events go to the agent on stdout while it is there. For an attached
+ * run the agent keeps stdin open; its end means the agent died, and the run,
+ * which no client can follow any more, is stopped (SPEC §5).
+ */
+export async function supervise(given: string | undefined): Promise<number> {
+  const orders = given === undefined ? readOrders() : undefined;
+  const runDir = given ?? (await orders!.runDir);
   if (!runDir) return 0; // the agent went away before giving us a run
   let agentThere = true;
   const tell = (text: string) => {
@@ -155,7 +177,20 @@ export async function supervise(runDir: string | undefined): Promise<number> {
       tell(".");
     });
   };
-  await superviseRun(runDir, { started: (pid) => tell(`pid ${pid}\n`), output });
+  const attached = readJson<RunPlan>(runPaths(runDir).plan)?.attached ?? false;
+  let ended = false;
+  const stopIfAgentGone = async (pid: number) => {
+    await orders?.agentGone;
+    if (!ended) await stopGroup(pid, () => ended);
+  };
+  await superviseRun(runDir, {
+    started: (pid) => {
+      tell(`pid ${pid}\n`);
+      if (attached && orders) void stopIfAgentGone(pid);
+    },
+    output,
+  });
+  ended = true;
   tell(".");
   return 0;
 }

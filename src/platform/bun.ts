@@ -81,8 +81,8 @@ export type Helper = {
   pid: number;
   stdout: ReadableStream<Uint8Array>;
   exited: Promise<number>;
-  /** writes `text` to its stdin and closes it */
-  tell(text: string): void;
+  /** writes `text` to its stdin and closes it, unless kept open (it then ends when we exit) */
+  tell(text: string, options?: { keepOpen?: boolean }): void;
 };
 
 export function spawnHelper(argv: string[]): Helper {
@@ -91,9 +91,10 @@ export function spawnHelper(argv: string[]): Helper {
     pid: proc.pid,
     stdout: proc.stdout as ReadableStream<Uint8Array>,
     exited: proc.exited,
-    tell(text) {
+    tell(text, options) {
       proc.stdin.write(text);
-      proc.stdin.end();
+      if (options?.keepOpen) proc.stdin.flush();
+      else proc.stdin.end();
     },
   };
 }

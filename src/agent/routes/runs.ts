@@ -46,7 +46,7 @@ function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: strin
     env.KEG_RUNNABLE = spec.args[0]!;
     argv = spec.args;
   }
-  return { argv, env, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes };
+  return { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes };
 }
 
 /** A run's frames from `from`, live until its exit frame; then nothing more. */
