@@ -144,7 +144,7 @@ type Timeline = Record<string, number>;
  * and spooled the exit frame). File times come from the kernel's coarse clock
  * (a few ms of granularity).
  */
-async function timedRun(agent: BenchAgent, token: string, zip: Uint8Array, spec: RunSpec, firstLine?: string): Promise<Timeline> {
+async function timedRun(agent: BenchAgent, token: string, zip: Uint8Array, spec: RunSpec, firstLine?: string, stamped = false): Promise<Timeline> {
   const epoch = () => performance.timeOrigin + performance.now();
   const t0 = epoch();
   const at = (name: string, into: Timeline) => (into[name] ??= epoch() - t0);
@@ -177,6 +177,8 @@ async function timedRun(agent: BenchAgent, token: string, zip: Uint8Array, spec:
     }
   }
   at("body closed", times);
+  // A script that prints its own clock (ms since the epoch) as its last act.
+  if (stamped) times["script: printed its clock (its last act)"] = Number(out.trim()) - t0;
   const dir = join(agent.stateDir, "runs", id);
   for (const [name, file] of [["agent: plan.json written", "plan.json"], ["agent: pid written (script spawned)", "pid"], ["agent: exit.json written", "exit.json"]] as const) {
     try {
@@ -222,6 +224,14 @@ async function phases(work: string, python: string, agent: BenchAgent, token: st
     if (supervisors(agent.pid).idle.length) spareThere++;
     backToBack.push(await timedRun(agent, token, zip, runSpec("empty.py")));
   }
+  // A script that prints its clock as its last act: when it ended, against the exit frame.
+  writeFileSync(join(work, "stamp.py"), 'import sys, time\nsys.stdout.write(f"{time.time() * 1000:.3f}\\n")\nsys.stdout.flush()\n');
+  const stampZip = (await packUpload({ runnable: join(work, "stamp.py"), addFiles: [] })).zip;
+  const stamped: Timeline[] = [];
+  for (let i = 0; i < n; i++) {
+    await waitForSpare(agent.pid);
+    stamped.push(await timedRun(agent, token, stampZip, runSpec("stamp.py"), undefined, true));
+  }
   // The same interpreter spawned from this process, for the script's own share.
   const spawnTimes: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -232,9 +242,19 @@ async function phases(work: string, python: string, agent: BenchAgent, token: st
   }
   console.log(`== Phases of one run of empty.py: ${n} runs, an in-process client (no CLI start-up, no packing), the spare supervisor idle and ready ==\n`);
   console.log(timelineTable(samples));
+  console.log(`\n== The same with stamp.py, which prints its clock (time.time()) as its last act, ${n} runs, spare ready ==\n`);
+  console.log(timelineTable(stamped));
   console.log(`\n== The same, ${n} runs back to back (a spare supervisor existed at ${spareThere} of ${n} requests) ==\n`);
   console.log(timelineTable(backToBack));
-  console.log(`\npacking empty.py in-process: median ${ms(median(packTimes))} ms; the same interpreter spawned from this process: median ${ms(median(spawnTimes))} ms\n`);
+  // Interpreter teardown: stamp.py spawned from this process, from its printed clock to its exit as seen here.
+  const teardown: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const proc = Bun.spawn([python, join(work, "stamp.py")], { stdout: "pipe", stderr: "pipe" });
+    const [out] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    teardown.push(performance.timeOrigin + performance.now() - Number(out.trim()));
+  }
+  console.log(`\npacking empty.py in-process: median ${ms(median(packTimes))} ms; the same interpreter spawned from this process: median ${ms(median(spawnTimes))} ms`);
+  console.log(`stamp.py spawned from this process: its printed clock → its exit seen here (interpreter teardown): median ${ms(median(teardown))} ms\n`);
   await cliSide(work);
 }
 
