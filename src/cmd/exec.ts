@@ -3,7 +3,6 @@ import { parseWords } from "../args.ts";
 import { usageError } from "../errors.ts";
 import { defineKegCommand, type RunContext } from "../dispatch.ts";
 import { runArgs } from "./_args.ts";
-import { startRun } from "./_run.ts";
 
 export const execCommand = defineKegCommand({
   meta: { name: "exec", description: "Run any program on a box: keg exec --box NAME -- COMMAND [ARGS...]" },
@@ -12,6 +11,8 @@ export const execCommand = defineKegCommand({
     const parsed = parseWords(words, runArgs, { looseAfterPositionals: 1 });
     const argv = [...parsed.positionals, ...parsed.rest];
     if (!argv.length) throw usageError("No command given. Usage: keg exec --box NAME -- COMMAND [ARGS...].");
+    // Loaded here: `--help` needs only this module, not the packer and the session.
+    const { startRun } = await import("./_run.ts");
     return startRun(parsed, "exec", undefined, argv, force);
   },
 });

@@ -3,7 +3,6 @@ import { parseWords } from "../../args.ts";
 import { usageError } from "../../errors.ts";
 import { defineKegCommand, type RunContext } from "../../dispatch.ts";
 import { runArgs } from "../_args.ts";
-import { startRun } from "../_run.ts";
 
 const args = {
   runnable: { type: "positional", description: "a .py file, or a directory with a main.py", required: true },
@@ -18,6 +17,8 @@ export const runCommand = defineKegCommand({
     const parsed = parseWords(words, runArgs, { looseAfterPositionals: 1 });
     const [runnable, ...scriptArgs] = parsed.positionals;
     if (!runnable) throw usageError("No script given. Usage: keg python run RUNNABLE [ARGS...] --box NAME.");
+    // Loaded here: `--help` needs only this module, not the packer and the session.
+    const { startRun } = await import("../_run.ts");
     return startRun(parsed, "python", runnable, [...scriptArgs, ...parsed.rest], force);
   },
 });
