@@ -6,7 +6,7 @@
  */
 import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
-import { createGunzip, type Gunzip } from "node:zlib";
+import type { Gunzip } from "node:zlib";
 import { once } from "node:events";
 import { KegError } from "../errors.ts";
 import { Progress } from "./progress.ts";
@@ -35,7 +35,9 @@ export class DownloadWriter {
 
   constructor(private readonly cwd: string) {}
 
-  begin(remote: string, size = 0): void {
+  async begin(remote: string, size = 0): Promise<void> {
+    // node:zlib costs milliseconds to load: only once a download arrives.
+    const { createGunzip } = await import("node:zlib");
     this.target = join(this.cwd, localName(remote));
     this.temp = join(this.cwd, `.${localName(remote)}.keg-part-${process.pid}`);
     const out = createWriteStream(this.temp, { mode: 0o644 });

@@ -6,8 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import zlib from "node:zlib";
-import { Zip, type ZipInputFile } from "fflate";
+import { Zip, ZipPassThrough, type ZipInputFile } from "fflate";
 import { KegError } from "../errors.ts";
 
 export type PackInput = { runnable?: string; addFiles: string[] };
@@ -55,7 +54,9 @@ export async function packUpload(input: PackInput): Promise<PackResult> {
   }
   for (const file of input.addFiles) tree.addFile(file, path.basename(file));
 
-  return { ...buildZip(tree), entry, warnings: tree.warnings };
+  // node:zlib costs milliseconds to load: only when some file is worth deflating.
+  const zlib = [...tree.files.values()].some(({ size }) => size >= STORE_UNDER) ? await import("node:zlib") : undefined;
+  return { ...buildZip(tree, zlib), entry, warnings: tree.warnings };
 }
 
 function checkRunnable(runnable: string): { path: string; isDir: boolean } {
@@ -134,7 +135,7 @@ function statOrUndefined(file: string): fs.Stats | undefined {
 
 /** The zip's content before it is written: zip path -> source file, links resolved. */
 class Tree {
-  readonly files = new Map<string, { source: string; mode: number }>();
+  readonly files = new Map<string, { source: string; mode: number; size: number }>();
   readonly dirs = new Map<string, string>();
   readonly warnings: string[] = [];
 
@@ -143,7 +144,7 @@ class Tree {
     const clash = this.files.get(zipPath)?.source ?? this.dirs.get(zipPath);
     if (clash !== undefined) throw clashError(zipPath, clash, source);
     this.addParents(zipPath, source);
-    this.files.set(zipPath, { source, mode: stat.mode & 0o111 ? 0o755 : 0o644 });
+    this.files.set(zipPath, { source, mode: stat.mode & 0o111 ? 0o755 : 0o644, size: stat.size });
   }
 
   /** A directory's content under `prefix` ("" = the zip root). */
@@ -195,13 +196,14 @@ function clashError(zipPath: string, first: string, second: string): KegError {
   return new KegError("failed", `Both ${first} and ${second} would be uploaded as '${zipPath}'. Rename one of them.`);
 }
 
+/** Smaller files go stored: deflating them saves nothing worth the time. */
+const STORE_UNDER = 4096;
+
 /**
  * fflate's streaming Zip fed with node's native deflate: about ten times
  * faster than fflate's own deflate for 2,000 small files (TRAPS "Zips").
  */
-const STORE_UNDER = 4096;
-
-function buildZip(tree: Tree): { zip: Uint8Array; files: number; bytes: number } {
+function buildZip(tree: Tree, zlib: typeof import("node:zlib") | undefined): { zip: Uint8Array; files: number; bytes: number } {
   const chunks: Uint8Array[] = [];
   let done = false;
   const zip = new Zip((error, chunk, final) => {
@@ -220,13 +222,15 @@ function buildZip(tree: Tree): { zip: Uint8Array; files: number; bytes: number }
   for (const [zipPath, { source, mode }] of tree.files) {
     const data = readSource(source);
     bytes += data.length;
-    // Small files go stored: deflating them saves nothing on loopback or a LAN, and zlib's first use costs ms.
-    const deflated = COMPRESSED.test(zipPath) || data.length < STORE_UNDER ? data : zlib.deflateRawSync(data, { level: 1 });
-    const stored = deflated.length >= data.length;
-    add(
-      { filename: zipPath, size: data.length, crc: zlib.crc32(data), compression: stored ? 0 : 8, os: 3, attrs: (0o100000 | mode) << 16 },
-      stored ? data : deflated,
-    );
+    const attrs = (0o100000 | mode) << 16;
+    const deflated = !zlib || COMPRESSED.test(zipPath) || data.length < STORE_UNDER ? data : zlib.deflateRawSync(data, { level: 1 });
+    if (!zlib || deflated.length >= data.length) {
+      // Stored: fflate computes the checksum itself.
+      const file = new ZipPassThrough(zipPath);
+      Object.assign(file, { os: 3, attrs });
+      zip.add(file);
+      file.push(data, true);
+    } else add({ filename: zipPath, size: data.length, crc: zlib.crc32(data), compression: 8, os: 3, attrs }, deflated);
   }
   zip.end();
   // fflate's Zip runs its callback synchronously for inputs fed in one final chunk.

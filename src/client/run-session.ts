@@ -93,7 +93,7 @@ export async function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, opti
               break;
             case Frame.file: {
               const file = decodeJson<{ path: string; size: number }>(frame.payload);
-              downloads.begin(file.path, file.size);
+              await downloads.begin(file.path, file.size);
               break;
             }
             case Frame.file_data:
