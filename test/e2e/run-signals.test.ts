@@ -8,7 +8,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isRunning, readIfThere, runBox, StreamText } from "../helpers/run.ts";
+import { isRunning, readIfThere, runBox, StreamText, expectNextRunWorks } from "../helpers/run.ts";
 import { until } from "../helpers/until.ts";
 
 setDefaultTimeout(60_000);
@@ -86,12 +86,7 @@ describe("stopping a run from the CLI side (acceptance 7, 10)", () => {
     expect(await keg.exited).toBe(130);
     // Either the run never started, or it was stopped: its folder is gone or holds an exit record.
     await until(() => !existsSync(runDir) || existsSync(join(runDir, "exit.json")), { deadlineMs: 10_000, what: "the run to end" });
-    await Bun.write(box.dir.join("next.py"), "print('next')\n");
-    const next = await until(async () => {
-      const result = await box.run(["python", "run", "next.py"]);
-      return result.code === 75 ? undefined : result;
-    }, { deadlineMs: 10_000, what: "the command lock to be released" });
-    expect(next).toMatchObject({ code: 0, stdout: "next\n" });
+    await expectNextRunWorks(box);
   });
 
   test.concurrent("keg killed with SIGKILL mid-run: the agent stops the run within a few seconds", async () => {
@@ -117,12 +112,7 @@ describe("stopping a run from the CLI side (acceptance 7, 10)", () => {
     await keg.exited;
     await until(() => !isRunning(script), { deadlineMs: 10_000, what: "the agent to stop the run" });
     // The cycle ended: the run is recorded as killed and the box takes the next command.
-    await Bun.write(box.dir.join("next.py"), "print('next')\n");
-    const next = await until(async () => {
-      const result = await box.run(["python", "run", "next.py"]);
-      return result.code === 75 ? undefined : result;
-    }, { deadlineMs: 10_000, what: "the command lock to be released" });
-    expect(next).toMatchObject({ code: 0, stdout: "next\n" });
+    await expectNextRunWorks(box);
     expect(readdirSync(join(box.agent.stateDir, "runs"))).toHaveLength(2);
   });
 });

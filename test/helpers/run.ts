@@ -120,3 +120,13 @@ export const realPython = (() => {
   let found: string | undefined;
   return () => (found ??= Bun.spawnSync(["python3", "-c", "import sys; print(sys.executable)"]).stdout.toString().trim());
 })();
+
+/** Once the box has released its command lock, a next run works: retried while refused with 75. */
+export async function expectNextRunWorks(box: RunBox): Promise<void> {
+  await Bun.write(box.dir.join("next.py"), "print('next')\n");
+  const next = await until(async () => {
+    const result = await box.run(["python", "run", "next.py"]);
+    return result.code === 75 ? undefined : result;
+  }, { deadlineMs: 10_000, what: "the command lock to be released" });
+  if (next.code !== 0 || next.stdout !== "next\n") throw new Error(`the next run failed: ${JSON.stringify(next)}`);
+}
