@@ -11,7 +11,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // SPEC §4: --force-command may stand anywhere on the command line.
-  const { found: force, words } = takeFlag(argv, "--force-command");
+  const { found: force, words: rest } = takeFlag(argv, "--force-command");
+  // --debug (anywhere, like --force-command) shows stacks of unexpected errors.
+  const { found: debug, words } = takeFlag(rest, "--debug");
+  if (debug) process.env.KEG_DEBUG = "1";
   return exitCodeOf(() => dispatch(commandTree, words, force));
 }
 
