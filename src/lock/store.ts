@@ -57,8 +57,10 @@ export class LockStore {
     const history = this.state.history;
     let last = 0;
     for (const key of history.getKeys({ reverse: true, limit: 1 })) last = key;
-    history.putSync(last + 1, { time: isoSeconds(now), ...event });
-    if (last + 1 > HISTORY_KEPT) for (const key of history.getKeys({ end: last + 1 - HISTORY_KEPT })) history.removeSync(key);
+    const next = last + 1;
+    history.putSync(next, { time: isoSeconds(now), ...event });
+    // Keep keys next-HISTORY_KEPT+1 … next (`end` is exclusive).
+    if (next > HISTORY_KEPT) for (const key of history.getKeys({ end: next - HISTORY_KEPT + 1 })) history.removeSync(key);
   }
 
   private refusal(box: string, refusal: Refusal): LockRefusal {
