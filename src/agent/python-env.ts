@@ -1,22 +1,34 @@
 /**
  * The Python side of the box: the real interpreter behind `--python` (resolved
- * once: a pyenv shim costs ~100 ms a start), and the `keg` module written to
- * the state dir so every script can `import keg`.
+ * once, in the background while the agent starts listening: a pyenv shim costs
+ * ~100 ms a start), and the `keg` module written to the state dir so every
+ * script can `import keg`.
  * @module
  */
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { KegError } from "../errors.ts";
 import kegModule from "./python/keg/__init__.py" with { type: "text" };
 
-export type PythonEnv = { python: string | undefined; libDir: string; problem?: string };
+export type PythonEnv = {
+  libDir: string;
+  /** the interpreter's real path; rejects with the reason it cannot be run */
+  interpreter: Promise<string>;
+};
 
 export function preparePython(stateDir: string, python: string): PythonEnv {
   const libDir = join(stateDir, "lib");
   mkdirSync(join(libDir, "keg"), { recursive: true });
   writeFileSync(join(libDir, "keg", "__init__.py"), kegModule);
-  const found = spawnSync(python, ["-c", "import sys; print(sys.executable)"], { encoding: "utf8", timeout: 10_000 });
-  const real = found.status === 0 ? found.stdout.trim() : "";
-  if (!real) return { python: undefined, libDir, problem: `cannot run '${python}' on this box (${found.error?.message ?? found.stderr.trim() ?? "no output"})` };
-  return { python: real, libDir };
+  const interpreter = new Promise<string>((resolve, reject) => {
+    execFile(python, ["-c", "import sys; print(sys.executable)"], { encoding: "utf8", timeout: 10_000 }, (error, stdout, stderr) => {
+      const real = error ? "" : stdout.trim();
+      if (real) return resolve(real);
+      const why = error?.message.split("\n")[0] || stderr.trim() || "no output";
+      reject(new KegError("failed", `No Python on this box: cannot run '${python}' (${why}). Start keg-agent with --python PATH.`));
+    });
+  });
+  interpreter.catch((error: Error) => console.error(`keg-agent: warning: ${error.message}`));
+  return { libDir, interpreter };
 }

@@ -48,7 +48,6 @@ export function startAgent(state: State, config: AgentConfig): Listener {
   runs.recover();
   setInterval(() => runs.prune(), 3600_000).unref();
   const python = preparePython(config.stateDir, config.python);
-  if (python.problem) console.error(`keg-agent: warning: ${python.problem}; python runs will fail until --python is fixed`);
   const lines: WaitLines = { command: new WaitLine(), user: new WaitLine() };
   locks.onRelease = () => {
     lines.command.changed();

@@ -27,7 +27,7 @@ import { readSpec, saveUpload, validateSpec, type BodyReader } from "../upload.t
 
 export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: { command: WaitLine } };
 
-function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: string): RunPlan {
+async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: string): Promise<RunPlan> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
   Object.assign(env, spec.env, {
@@ -39,9 +39,8 @@ function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: strin
   });
   let argv: string[];
   if (spec.command === "python") {
-    if (!deps.python.python) throw new KegError("failed", `No Python on this box: ${deps.python.problem}. Start keg-agent with --python PATH.`);
     env.KEG_RUNNABLE = join(workDir, spec.entry!);
-    argv = [deps.python.python, env.KEG_RUNNABLE, ...spec.args];
+    argv = [await deps.python.interpreter, env.KEG_RUNNABLE, ...spec.args];
   } else {
     env.KEG_RUNNABLE = spec.args[0]!;
     argv = spec.args;
@@ -100,7 +99,7 @@ export function runRoutes(deps: RunDeps) {
     }
   }
 
-  function startRun(dir: string, id: string, user: string, spec: RunSpec, grant: Grant): LiveRun {
+  async function startRun(dir: string, id: string, user: string, spec: RunSpec, grant: Grant): Promise<LiveRun> {
     const record: RunRecord = {
       id,
       user,
@@ -115,7 +114,7 @@ export function runRoutes(deps: RunDeps) {
       forced: grant.forced,
       box: spec.box,
     };
-    const live = runs.start(dir, record, planFor(spec, record, deps, runPaths(dir).work));
+    const live = runs.start(dir, record, await planFor(spec, record, deps, runPaths(dir).work));
     // SPEC §5: a detached run frees the box right after it has started.
     if (spec.detach && !grant.forced) locks.releaseCommand(grant.generation);
     return live;
@@ -149,7 +148,7 @@ export function runRoutes(deps: RunDeps) {
       const grant = acquire();
       let live: LiveRun;
       try {
-        live = startRun(await receiveUpload(reader, rest, id), id, user, spec, grant);
+        live = await startRun(await receiveUpload(reader, rest, id), id, user, spec, grant);
       } catch (error) {
         if (!grant.forced) locks.releaseCommand(grant.generation);
         throw error;
@@ -170,11 +169,12 @@ export function runRoutes(deps: RunDeps) {
     };
     async function* waitThenRun() {
       const release = (grant: Grant) => grant.forced || locks.releaseCommand(grant.generation);
-      let grant: Grant;
+      let grant: Grant | undefined;
       try {
         grant = yield* queueFrames(lines.command.wait(acquire, spec.wait!, signal, release));
-        live = startRun(dir, id, user, spec, grant);
+        live = await startRun(dir, id, user, spec, grant);
       } catch (error) {
+        if (grant) release(grant);
         rmSync(dir, { recursive: true, force: true });
         throw error;
       }
