@@ -104,7 +104,7 @@ export class SpoolReader {
   }
 
   /** Up to `max` bytes of whole frames; data null when nothing new is there yet. */
-  read(max = 1024 * 1024): SpoolRead {
+  read(max = 256 * 1024): SpoolRead {
     const segments = listSegments(this.dir);
     if (!segments.length) return { dropped: 0, data: null };
     let dropped = 0;
