@@ -4,7 +4,7 @@
  * and so are the exit codes (citty's runMain exits 1 for everything).
  * @module
  */
-import { renderUsage, type CommandDef } from "citty";
+import type { CommandDef } from "citty";
 import { KegError } from "./errors.ts";
 
 export type RunContext = { words: string[]; force: boolean };
@@ -18,6 +18,8 @@ export const defineKegCommand = (def: KegCommand): KegCommand => def;
 
 /** citty colours its help; keep it plain off a terminal or with NO_COLOR. */
 async function usage(cmd: KegCommand, root: KegCommand, stream: { isTTY?: boolean }): Promise<string> {
+  // Loaded only for help: every start would pay for it otherwise.
+  const { renderUsage } = await import("citty");
   const text = await renderUsage(cmd as CommandDef<any>, cmd === root ? undefined : (root as CommandDef<any>));
   return stream.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }

@@ -6,7 +6,6 @@
  * @module
  */
 import { createConsola, type LogObject } from "consola/core";
-import { formatWithOptions } from "node:util";
 
 const prefixes: Record<string, string> = { error: "Error: ", fatal: "Error: ", warn: "Warning: " };
 
@@ -15,7 +14,7 @@ export const log = createConsola({
   reporters: [
     {
       log(entry: LogObject) {
-        const text = formatWithOptions({ colors: false }, ...entry.args);
+        const text = entry.args.map((arg) => (arg instanceof Error ? (arg.stack ?? arg.message) : String(arg))).join(" ");
         process.stderr.write(`${prefixes[entry.type] ?? ""}${text}\n`);
       },
     },
