@@ -6,6 +6,7 @@
  */
 import { closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { failure } from "../errors.ts";
+import { processAlive } from "../process-alive.ts";
 
 const STALE_MS = 10_000;
 const GIVE_UP_MS = 15_000;
@@ -13,13 +14,7 @@ const GIVE_UP_MS = 15_000;
 function ownerIsGone(lockPath: string): boolean {
   try {
     const pid = Number(readFileSync(lockPath, "utf8"));
-    if (pid > 0 && pid !== process.pid) {
-      try {
-        process.kill(pid, 0);
-      } catch (error) {
-        return (error as NodeJS.ErrnoException).code === "ESRCH";
-      }
-    }
+    if (pid > 0 && pid !== process.pid && !processAlive(pid)) return true;
     return Date.now() - statSync(lockPath).mtimeMs > STALE_MS;
   } catch {
     return false;

@@ -60,6 +60,8 @@ export const serveCommand = defineKegCommand({
     const config = configFromWords(words);
     const { openState } = await import("../state.ts");
     const { startAgent } = await import("../server.ts");
+    const { claimStateDir } = await import("../serve-claim.ts");
+    const release = claimStateDir(config.stateDir);
     const state = openState(config.stateDir);
     // Handlers first: a signal right after the first line must still close LMDB cleanly.
     const stopped = new Promise<void>((resolve) => {
@@ -71,6 +73,7 @@ export const serveCommand = defineKegCommand({
     await stopped;
     await listener.stop();
     await state.close();
+    release();
     return 0;
   },
 });

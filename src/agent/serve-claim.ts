@@ -1,0 +1,38 @@
+/**
+ * One serving agent per state dir: a second `serve` on it would clear the
+ * first one's command locks and fight over its runs. The claim is a pid file
+ * in the state dir, created exclusively; a claim whose process is gone is
+ * taken over. (`keg-agent users …` does not claim: it may run beside serve.)
+ * @module
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { KegError } from "../errors.ts";
+import { processAlive } from "../process-alive.ts";
+
+/** Claims `stateDir` for this process; returns the release. */
+export function claimStateDir(stateDir: string): () => void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const path = join(stateDir, "serve.pid");
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const holder = Number(readFileSync(path, "utf8").trim());
+    // Our own pid: this process replaced itself with a new binary (an update) and keeps its claim.
+    if (holder === process.pid) return () => rmSync(path, { force: true });
+    if (holder > 0 && processAlive(holder))
+      throw new KegError("failed", `Another keg-agent (pid ${holder}) serves ${stateDir}. Stop it first, or give this one its own --state-dir.`);
+    // Left by a process that died: move it aside (only one taker succeeds), then claim again.
+    try {
+      renameSync(path, `${path}.stale.${process.pid}`);
+      rmSync(`${path}.stale.${process.pid}`, { force: true });
+    } catch {}
+  }
+  throw new KegError("failed", `Could not claim ${stateDir} for this keg-agent. Check who else uses it.`);
+}
