@@ -10,6 +10,19 @@ import { join } from "node:path";
 import { KegError } from "../errors.ts";
 import { processAlive } from "../process-alive.ts";
 
+/**
+ * Whether `pid` is a serving keg-agent: alive, and (where /proc tells) running
+ * `serve`, so a pid reused after a reboot does not block the start.
+ */
+function servingAgent(pid: number): boolean {
+  if (!(pid > 0) || !processAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("serve");
+  } catch {
+    return true;
+  }
+}
+
 /** Claims `stateDir` for this process; returns the release. */
 export function claimStateDir(stateDir: string): () => void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -26,7 +39,7 @@ export function claimStateDir(stateDir: string): () => void {
     const holder = Number(readFileSync(path, "utf8").trim());
     // Our own pid: this process replaced itself with a new binary (an update) and keeps its claim.
     if (holder === process.pid) return () => rmSync(path, { force: true });
-    if (holder > 0 && processAlive(holder))
+    if (servingAgent(holder))
       throw new KegError("failed", `Another keg-agent (pid ${holder}) serves ${stateDir}. Stop it first, or give this one its own --state-dir.`);
     // Left by a process that died: move it aside (only one taker succeeds), then claim again.
     try {

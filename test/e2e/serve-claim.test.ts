@@ -1,5 +1,8 @@
 /** One serving agent per state dir; a claim left by a killed agent is taken over. */
 import { expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { agentCommand, startAgent } from "../helpers/agent.ts";
 
 setDefaultTimeout(60_000);
@@ -16,4 +19,15 @@ test("a second serve on the same state dir is refused, naming the first; after a
   await using again = await first.restart();
   const health = await fetch(`${again.url}/health`);
   expect(health.status).toBe(200);
+});
+
+test("a claim naming a live process that is not a serving agent (a pid reused after a reboot) does not block the start", async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "keg-claim-"));
+  writeFileSync(join(stateDir, "serve.pid"), String(process.pid)); // this test runner: alive, not `serve`
+  try {
+    await using agent = await startAgent({ stateDir });
+    expect((await fetch(`${agent.url}/health`)).status).toBe(200);
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
 });
