@@ -4,10 +4,9 @@
  * Paths are checked to stay inside the run folder, links included.
  * @module
  */
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, createReadStream, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { createGzip } from "node:zlib";
-import { createReadStream } from "node:fs";
 import { encodeFrame, encodeJsonFrame, Frame } from "../wire/frames.ts";
 
 const CHUNK = 256 * 1024;

@@ -24,7 +24,6 @@ export type LiveRun = {
   id: string;
   dir: string;
   record: RunRecord;
-  pid?: number;
   exit?: ExitRecord;
   exited: Promise<ExitRecord>;
   clientGone: boolean;
@@ -127,7 +126,6 @@ export class RunManager {
 
   /** Kept in memory; after a restart the run folder's pid file tells it. */
   private setPid(live: LiveRun, pid: number): void {
-    live.pid = pid;
     live.record = { ...live.record, pid };
   }
 
@@ -215,7 +213,7 @@ export class RunManager {
     const live = this.live.get(id);
     // The supervisor reports the script's pid a moment after the start: a stop in that moment waits for it.
     const deadline = Date.now() + PID_WAIT_MS;
-    while (live && live.pid === undefined && !live.exit && Date.now() < deadline) await this.waitForChange(live, 50);
+    while (live && live.record.pid === undefined && !live.exit && Date.now() < deadline) await this.waitForChange(live, 50);
     const record = this.record(id);
     if (record.status !== "running" || !record.pid) return;
     await stopGroup(record.pid, () => Boolean(live?.exit));
@@ -275,7 +273,7 @@ export class RunManager {
 
   /** A detached run of a previous life: no supervisor pipe, so poll for its exit record. */
   private watchDetached(record: RunRecord, dir: string): void {
-    const live: LiveRun = { id: record.id, dir, record, pid: record.pid, clientGone: true, waiters: new Set(), exited: undefined as never };
+    const live: LiveRun = { id: record.id, dir, record, clientGone: true, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
     live.exited = new Promise((resolve) => {
       const timer = setInterval(() => {

@@ -108,7 +108,10 @@ export class LockStore {
     this.lastTouch.set(generation, now);
     return this.state.root.transactionSync(() => {
       const lock = this.state.locks.get(COMMAND) as CommandLock | undefined;
-      if (lock?.generation !== generation) return false;
+      if (lock?.generation !== generation) {
+        this.lastTouch.delete(generation); // fenced off for good
+        return false;
+      }
       this.state.locks.putSync(COMMAND, { ...lock, activity: now });
       return true;
     });
