@@ -4,8 +4,9 @@
  * the process id and the exit record.
  * @module
  */
-import { readFileSync, writeFileSync, renameSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomically } from "../files/atomic-write.ts";
 
 export type RunPlan = {
   argv: string[];
@@ -34,8 +35,7 @@ export const runPaths = (runDir: string) => ({
 });
 
 export function writeJsonAtomically(path: string, value: unknown): void {
-  writeFileSync(`${path}.tmp`, JSON.stringify(value));
-  renameSync(`${path}.tmp`, path);
+  writeFileAtomically(path, JSON.stringify(value), { sync: false });
 }
 
 export function readJson<T>(path: string): T | undefined {

@@ -5,10 +5,11 @@
  * taken over. (`keg-agent users …` does not claim: it may run beside serve.)
  * @module
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { KegError } from "../errors.ts";
-import { processAlive } from "../process-alive.ts";
+import { createPidFile, readPidFile, removeStalePidFile } from "../files/pid-file.ts";
+import { processAlive } from "../files/process-alive.ts";
 
 /**
  * Whether `pid` is a serving keg-agent: alive, and (where /proc tells) running
@@ -28,24 +29,14 @@ export function claimStateDir(stateDir: string): () => void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const path = join(stateDir, "serve.pid");
   for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(path, "wx", 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
-    const holder = Number(readFileSync(path, "utf8").trim());
+    if (createPidFile(path)) return () => rmSync(path, { force: true });
+    const holder = readPidFile(path);
     // Our own pid: this process replaced itself with a new binary (an update) and keeps its claim.
     if (holder === process.pid) return () => rmSync(path, { force: true });
     if (servingAgent(holder))
       throw new KegError("failed", `Another keg-agent (pid ${holder}) serves ${stateDir}. Stop it first, or give this one its own --state-dir.`);
     // Left by a process that died: move it aside (only one taker succeeds), then claim again.
-    try {
-      renameSync(path, `${path}.stale.${process.pid}`);
-      rmSync(`${path}.stale.${process.pid}`, { force: true });
-    } catch {}
+    removeStalePidFile(path);
   }
   throw new KegError("failed", `Could not claim ${stateDir} for this keg-agent. Check who else uses it.`);
 }

@@ -10,8 +10,6 @@ export function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
   }
 }
 
-export const KILL_SIGNALS = ["SIGINT", "SIGQUIT", "SIGABRT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGSTOP"] as const;
-
 const STOP_STEPS: [NodeJS.Signals, number][] = [
   ["SIGINT", 2000],
   ["SIGTERM", 2000],

@@ -7,6 +7,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { KegError } from "../errors.ts";
 import type { RunSpec } from "../wire/api.ts";
+import { isEnvName } from "../wire/names.ts";
 
 const MAX_SPEC_BYTES = 1024 * 1024;
 
@@ -60,8 +61,6 @@ export async function saveUpload(reader: BodyReader, first: Uint8Array, path: st
   return total;
 }
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 export function validateSpec(spec: RunSpec): RunSpec {
   const bad = (what: string) => new KegError("bad_request", `Bad run request: ${what}. Use a keg of the same version.`);
   if (spec.command !== "python" && spec.command !== "exec") throw bad("unknown command");
@@ -70,7 +69,7 @@ export function validateSpec(spec: RunSpec): RunSpec {
   if (spec.command === "python" && typeof spec.entry !== "string") throw bad("no script");
   if (typeof spec.env !== "object" || !spec.env) throw bad("env must be an object");
   for (const [key, value] of Object.entries(spec.env)) {
-    if (!ENV_NAME.test(key)) throw bad(`'${key}' is not a valid variable name`);
+    if (!isEnvName(key)) throw bad(`'${key}' is not a valid variable name`);
     if (typeof value !== "string") throw bad(`env ${key} must be a string`);
   }
   if (typeof spec.timeout !== "number" || spec.timeout < 0) throw bad("timeout must be a number ≥ 0");

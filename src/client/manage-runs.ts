@@ -3,14 +3,13 @@ import type { Box } from "../config/boxes.ts";
 import { usageError } from "../errors.ts";
 import { printError, info } from "../log.ts";
 import { decodeJson, Frame, FrameDecoder } from "../wire/frames.ts";
+import { isKillSignal, KILL_SIGNALS } from "../wire/names.ts";
 import { postJson, request } from "./http.ts";
 import { OutputPrinter } from "./output-printer.ts";
 
-const SIGNALS = ["SIGINT", "SIGQUIT", "SIGABRT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGSTOP"];
-
 export async function killRun(box: Box, id: string, signal = "SIGTERM"): Promise<number> {
   const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
-  if (!SIGNALS.includes(name)) throw usageError(`--signal '${signal}' is not one of ${SIGNALS.join(", ")}.`);
+  if (!isKillSignal(name)) throw usageError(`--signal '${signal}' is not one of ${KILL_SIGNALS.join(", ")}.`);
   const { sent } = await postJson<{ sent: boolean }>(box, `/v1/runs/${encodeURIComponent(id)}/kill`, { signal: name });
   info(sent ? `Sent ${name} to run ${id}` : `Run ${id} is not running`);
   return 0;

@@ -7,20 +7,19 @@ import { packUpload } from "../client/pack.ts";
 import { runAttached } from "../client/run-session.ts";
 import { warn } from "../log.ts";
 import type { RunSpec } from "../wire/api.ts";
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+import { isEnvName } from "../wire/names.ts";
 
 export function envFromOptions(parsed: Parsed, env = process.env): Record<string, string> {
   const result: Record<string, string> = {};
   for (const pair of listOption(parsed, "env")) {
     const eq = pair.indexOf("=");
     const name = eq < 0 ? pair : pair.slice(0, eq);
-    if (eq < 0 || !ENV_NAME.test(name))
+    if (eq < 0 || !isEnvName(name))
       throw usageError(`--env '${pair}' is not NAME=VALUE with a valid NAME (letters, digits, '_', not starting with a digit).`);
     result[name] = pair.slice(eq + 1);
   }
   for (const name of listOption(parsed, "passenv")) {
-    if (!ENV_NAME.test(name)) throw usageError(`--passenv '${name}' is not a valid variable name.`);
+    if (!isEnvName(name)) throw usageError(`--passenv '${name}' is not a valid variable name.`);
     const value = env[name];
     if (value === undefined) warn(`--passenv ${name}: not set here, not passed.`);
     else result[name] = value;

@@ -4,9 +4,10 @@
  * concurrent keg processes lose nothing and never leave a torn file.
  * @module
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { failure, KegError, usageError } from "../errors.ts";
+import { writeFileAtomically } from "../files/atomic-write.ts";
 import { withFileLock } from "./file-lock.ts";
 import { kegHome } from "./paths.ts";
 
@@ -38,24 +39,12 @@ export function readBoxes(): Box[] {
   }
 }
 
-function writeAtomically(path: string, text: string): void {
-  const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fd = openSync(temp, "w", 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
-}
-
 /** Applies `change` to the current list under the lock and saves the result. */
 export async function updateBoxes(change: (boxes: Box[]) => Box[]): Promise<void> {
   mkdirSync(kegHome(), { recursive: true, mode: 0o700 });
   await withFileLock(`${boxesPath()}.lock`, () => {
     const boxes = change(readBoxes());
-    writeAtomically(boxesPath(), `${JSON.stringify({ boxes }, null, 2)}\n`);
+    writeFileAtomically(boxesPath(), `${JSON.stringify({ boxes }, null, 2)}\n`);
   });
 }
 

@@ -5,7 +5,8 @@
  * @module
  */
 import { KegError, LockRefusal } from "../errors.ts";
-import type { State } from "../agent/state.ts";
+import type { Database, RootDatabase } from "lmdb";
+import type { HistoryEvent } from "../wire/api.ts";
 import { messages } from "./messages.ts";
 import {
   decideCommand,
@@ -19,16 +20,6 @@ import {
   type UserLock,
 } from "./rules.ts";
 
-export type HistoryEvent = {
-  time: string;
-  event: "locked" | "unlocked" | "forced-unlock" | "command-taken" | "command-released" | "command-stale" | "forced-command" | "cleared-at-start";
-  user: string;
-  /** the other party: the previous holder of a forced or stale lock */
-  holder?: string;
-  command?: CommandName;
-  note?: string;
-  generation?: number;
-};
 
 const COMMAND = "command";
 const USER = "user";
@@ -36,6 +27,9 @@ const GENERATION = "generation";
 const HISTORY_KEPT = 1000;
 /** Activity is written at most this often per lock; staleness is counted in seconds to minutes. */
 const TOUCH_EVERY_MS = 1000;
+
+/** The part of the agent's LMDB environment the locks live in. */
+export type LockDb = { root: RootDatabase; locks: Database<any, string>; history: Database<any, number> };
 
 export type Grant = { generation: number; forced: boolean };
 
@@ -45,7 +39,7 @@ export class LockStore {
   onRelease: () => void = () => {};
 
   constructor(
-    private readonly state: State,
+    private readonly state: LockDb,
     private readonly ttlMs: number,
   ) {}
 

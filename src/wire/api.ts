@@ -57,3 +57,15 @@ export function encodeRunBody(spec: RunSpec, zip: Uint8Array): Uint8Array {
   body.set(zip, 4 + json.length);
   return body;
 }
+
+/** One lock event as `boxes history --json` shows it (docs/locks.md "History"). */
+export type HistoryEvent = {
+  time: string;
+  event: "locked" | "unlocked" | "forced-unlock" | "command-taken" | "command-released" | "command-stale" | "forced-command" | "cleared-at-start";
+  user: string;
+  /** the other party: the previous holder of a forced or stale lock */
+  holder?: string;
+  command?: "python" | "exec" | "pip" | "update";
+  note?: string;
+  generation?: number;
+};

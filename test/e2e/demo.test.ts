@@ -17,7 +17,7 @@ function demoAgents(): string[] {
 
 test("the demo lists the box, runs hello.py with a record and a download, shows the locks, and leaves no process", async () => {
   const proc = Bun.spawn([process.execPath, join(root, "examples", "demo.ts")], { cwd: root, env: cleanEnv(), stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   expect(code).toBe(0);
   expect(stdout).toMatch(/Name\s+Address\s+User\s+Version\s+Status/);
   expect(stdout).toMatch(/local\s+http:\/\/127\.0\.0\.1:\d+\s+demo\s+\S+\s+current/);

@@ -27,7 +27,7 @@ export type AgentOptions = { args?: string[]; stateDir?: string; port?: number; 
 
 export async function agentCommand(args: string[], env: Record<string, string> = {}) {
   const proc = Bun.spawn([agentBin(), ...args], { env: cleanEnv(env), stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { stdout, stderr, code };
 }
 
@@ -43,7 +43,7 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) throw new Error(`keg-agent exited before listening: ${seen}${await proc.stderr.text()}`);
+        if (done) throw new Error(`keg-agent exited before listening: ${seen}${await new Response(proc.stderr).text()}`);
         seen += decoder.decode(value);
         const nl = seen.indexOf("\n");
         if (nl >= 0) {

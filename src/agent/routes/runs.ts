@@ -20,7 +20,7 @@ import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
 import type { PythonEnv } from "../python-env.ts";
 import { runPaths, type RunPlan } from "../run-files.ts";
 import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
-import { KILL_SIGNALS } from "../signals.ts";
+import { isKillSignal, KILL_SIGNALS } from "../../wire/names.ts";
 import { SpoolReader } from "../spool.ts";
 import { unpackUpload } from "../unpack.ts";
 import { readSpec, saveUpload, validateSpec, type BodyReader } from "../upload.ts";
@@ -220,8 +220,8 @@ export function runRoutes(deps: RunDeps) {
 
   app.post("/:id/kill", async (c) => {
     const { signal } = await c.req.json<{ signal?: string }>();
-    const name = (signal ?? "SIGTERM") as (typeof KILL_SIGNALS)[number];
-    if (!KILL_SIGNALS.includes(name)) throw new KegError("bad_request", `Signal '${signal}' is not one of ${KILL_SIGNALS.join(", ")}.`);
+    const name = signal ?? "SIGTERM";
+    if (!isKillSignal(name)) throw new KegError("bad_request", `Signal '${signal}' is not one of ${KILL_SIGNALS.join(", ")}.`);
     return c.json({ sent: runs.kill(c.req.param("id"), name) });
   });
 

@@ -4,7 +4,7 @@ import { resolveBox } from "../../config/boxes.ts";
 import { getJson } from "../../client/http.ts";
 import { renderTable } from "../../client/table.ts";
 import { defineKegCommand, type RunContext } from "../../dispatch.ts";
-import type { HistoryEvent } from "../../lock/store.ts";
+import type { HistoryEvent } from "../../wire/api.ts";
 import { boxArgs, jsonArgs } from "../_args.ts";
 
 const args = { ...boxArgs, ...jsonArgs } as const satisfies OptionDefs;
