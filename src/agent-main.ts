@@ -1,9 +1,9 @@
 /** keg-agent entry: the only process.exit on the agent side. @module */
-import { defineKegCommand, dispatch } from "./dispatch.ts";
+import { defineCommand, dispatch } from "./dispatch.ts";
 import { exitCodeOf } from "./exit.ts";
 import { VERSION } from "./version.ts";
 
-const root = defineKegCommand({
+const root = defineCommand({
   meta: { name: "keg-agent", version: VERSION, description: "The keg service on a lab box" },
   subCommands: {
     serve: () => import("./agent/cli/serve.ts").then((m) => m.serveCommand),

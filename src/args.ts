@@ -1,13 +1,15 @@
 /**
- * A strict parser for keg's words (SPEC §4): options before or after
- * positionals, repeatable options keep every value, unknown options are usage
- * errors, `--` ends option parsing. citty keeps the command tree and help;
- * its own parser cannot do this (TRAPS.md).
+ * keg's strict word parser (docs/cli.md "Words and options"): options before
+ * or after positionals, repeatable options keep every value, unknown options
+ * are usage errors, `--` ends option parsing. citty keeps the command tree and
+ * the help; its own parser drops repeated values and unknown flags.
+ * The values come back typed by the declarations: a required string is a
+ * `string`, a multiple one a `string[]`, a boolean a `boolean`.
  * @module
  */
 import { usageError } from "./errors.ts";
 
-export type OptionDef = {
+export type ArgDef = {
   type: "string" | "boolean" | "positional";
   description?: string;
   valueHint?: string;
@@ -16,55 +18,68 @@ export type OptionDef = {
   /** keep every value of a repeated option */
   multiple?: boolean;
 };
-export type OptionDefs = Record<string, OptionDef>;
+export type ArgDefs = Record<string, ArgDef>;
 
-export type ParseMode = {
-  /** after this many positionals, unknown options are positionals too (script arguments) */
-  looseAfterPositionals?: number;
-  /** unknown options and all positionals go to `passed` untouched (pip) */
-  passUnknown?: boolean;
-};
+/** The value `run` gets for one declared argument. */
+export type ArgValue<D extends ArgDef> = D["type"] extends "boolean"
+  ? boolean
+  : D extends { multiple: true }
+    ? string[]
+    : D extends { required: true }
+      ? string
+      : string | undefined;
+export type ArgValues<A extends ArgDefs> = { -readonly [K in keyof A]: ArgValue<A[K]> };
 
-export type Parsed = {
-  options: Record<string, string | boolean | string[] | undefined>;
-  positionals: string[];
-  /** words after `--` */
-  rest: string[];
-  /** with passUnknown: every word not recognised, in order */
-  passed: string[];
-};
+/**
+ * How a command's words are read:
+ * - `options`: options and declared positionals only; any other word is a usage error.
+ * - `script`: declared positionals come first (RUNNABLE, COMMAND); after the first
+ *   positional, words that are not keg options are the script's, and so is everything after `--`.
+ * - `pass`: keg's options are taken out; every other word, in order, is passed on untouched (pip).
+ */
+export type ParseMode = "options" | "script" | "pass";
 
-export function parseWords(words: string[], defs: OptionDefs, mode: ParseMode = {}): Parsed {
+export type Parsed<A extends ArgDefs> = { args: ArgValues<A>; rest: string[] };
+
+/** `usage` names the command in messages (`keg boxes add`). */
+export function parseWords<A extends ArgDefs>(words: string[], defs: A, mode: ParseMode = "options", usage = "keg"): Parsed<A> {
   const byFlag = new Map<string, string>();
+  const positionalNames: string[] = [];
+  const values: Record<string, string | boolean | string[] | undefined> = {};
   for (const [name, def] of Object.entries(defs)) {
-    if (def.type === "positional") continue;
+    if (def.type === "positional") {
+      positionalNames.push(name);
+      continue;
+    }
     byFlag.set(`--${name}`, name);
     for (const alias of [def.alias ?? []].flat()) byFlag.set(alias.length === 1 ? `-${alias}` : `--${alias}`, name);
+    if (def.type === "boolean") values[name] = false;
+    else if (def.multiple) values[name] = [];
   }
-  const parsed: Parsed = { options: {}, positionals: [], rest: [], passed: [] };
+  const positionals: string[] = [];
+  const rest: string[] = [];
+  let afterDashes: string[] = [];
   const set = (name: string, value: string | boolean) => {
-    const def = defs[name]!;
-    if (def.multiple) ((parsed.options[name] as string[] | undefined) ?? (parsed.options[name] = [])).push(value as string);
-    else parsed.options[name] = value;
+    if (defs[name]!.multiple) (values[name] as string[]).push(value as string);
+    else values[name] = value;
   };
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
     if (word === "--") {
-      parsed.rest = words.slice(i + 1);
+      afterDashes = words.slice(mode === "pass" ? i : i + 1);
       break;
     }
-    const loose = mode.looseAfterPositionals !== undefined && parsed.positionals.length >= mode.looseAfterPositionals;
     if (!word.startsWith("-") || word === "-") {
-      (mode.passUnknown ? parsed.passed : parsed.positionals).push(word);
+      (mode === "pass" ? rest : positionals).push(word);
       continue;
     }
     const eq = word.startsWith("--") ? word.indexOf("=") : -1;
     const flag = eq > 0 ? word.slice(0, eq) : word;
     const name = byFlag.get(flag);
     if (!name) {
-      if (mode.passUnknown) parsed.passed.push(word);
-      else if (loose) parsed.positionals.push(word);
-      else throw usageError(`Unknown option '${flag}'. See --help for the options.`);
+      if (mode === "pass") rest.push(word);
+      else if (mode === "script" && positionals.length >= 1) positionals.push(word);
+      else throw usageError(`Unknown option '${flag}'. See '${usage} --help' for the options.`);
       continue;
     }
     if (defs[name]!.type === "boolean") {
@@ -80,18 +95,22 @@ export function parseWords(words: string[], defs: OptionDefs, mode: ParseMode = 
       i++;
     }
   }
-  for (const [name, def] of Object.entries(defs)) {
-    if (def.required && def.type !== "positional" && parsed.options[name] === undefined)
-      throw usageError(`Missing option '--${name}'.`);
+  // Declared positionals take the first words (in script mode, words after `--` too).
+  const free = mode === "script" ? [...positionals, ...afterDashes] : positionals;
+  for (const name of positionalNames) values[name] = free.shift();
+  if (mode === "script") rest.push(...free);
+  else if (mode === "pass") rest.push(...afterDashes);
+  else {
+    const extra = free[0] ?? afterDashes[0];
+    if (extra !== undefined) throw usageError(`Unexpected word '${extra}'. See '${usage} --help'.`);
   }
-  return parsed;
-}
-
-/** Parses a command that takes options only; a stray word is a usage error pointing at `usage`'s help. */
-export function parseOptionsOnly(words: string[], defs: OptionDefs, usage: string): Parsed {
-  const parsed = parseWords(words, defs);
-  if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See '${usage} --help'.`);
-  return parsed;
+  for (const [name, def] of Object.entries(defs)) {
+    if (!def.required || values[name] !== undefined) continue;
+    throw def.type === "positional"
+      ? usageError(`Missing ${name.toUpperCase()}${def.description ? ` (${def.description})` : ""}. See '${usage} --help'.`)
+      : usageError(`Missing option '--${name}'. See '${usage} --help'.`);
+  }
+  return { args: values as ArgValues<A>, rest };
 }
 
 /** Removes a flag that may stand anywhere before `--` (the global --force-command). */
@@ -103,20 +122,25 @@ export function takeFlag(words: string[], flag: string): { found: boolean; words
   return { found: kept.length !== head.length, words: [...kept, ...tail] };
 }
 
-export function stringOption(parsed: Parsed, name: string): string | undefined {
-  const value = parsed.options[name];
-  return typeof value === "string" ? value : undefined;
-}
+const DECIMAL = /^\d+(\.\d+)?$/;
 
-export function listOption(parsed: Parsed, name: string): string[] {
-  const value = parsed.options[name];
-  return Array.isArray(value) ? value : [];
-}
-
-/** A whole number of seconds ≥ 0, or a usage error naming the option. */
-export function secondsOption(parsed: Parsed, name: string): number | undefined {
-  const value = stringOption(parsed, name);
+/** A number of seconds ≥ 0 (`--wait 2.5`), or a usage error naming the option. */
+export function parseSeconds(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+(\.\d+)?$/.test(value)) throw usageError(`Option '--${name}' takes a number of seconds, not '${value}'.`);
+  if (!DECIMAL.test(value)) throw usageError(`Option '--${flag}' takes a number of seconds, not '${value}'.`);
   return Number(value);
+}
+
+/** A number > 0 (`--max-upload 512`), or a usage error naming the option. */
+export function parsePositive(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!DECIMAL.test(value) || Number(value) <= 0) throw usageError(`--${flag} takes a positive number, not '${value}'.`);
+  return Number(value);
+}
+
+/** A whole number in [min, max] (a port), or a usage error naming what it is. */
+export function parseInteger(value: string, what: string, min: number, max: number): number {
+  const number = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(number >= min && number <= max)) throw usageError(`${what} takes a whole number from ${min} to ${max}, not '${value}'.`);
+  return number;
 }

@@ -1,4 +1,4 @@
-/** keg entry: maps every error to SPEC §4's exit codes; the only process.exit on the CLI side. @module */
+/** keg entry: maps every error to its exit code (docs/cli.md "Exit codes"); the only process.exit on the CLI side. @module */
 import { takeFlag } from "./args.ts";
 import { commandTree } from "./cmd/index.ts";
 import { dispatch } from "./dispatch.ts";
@@ -10,7 +10,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`keg ${VERSION}`);
     return 0;
   }
-  // SPEC §4: --force-command may stand anywhere on the command line.
+  // --force-command may stand anywhere on the command line (docs/cli.md "Global flags").
   const { found: force, words: rest } = takeFlag(argv, "--force-command");
   // --debug (anywhere, like --force-command) shows stacks of unexpected errors.
   const { found: debug, words } = takeFlag(rest, "--debug");

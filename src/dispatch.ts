@@ -1,63 +1,91 @@
 /**
- * Walks a citty command tree and runs the chosen command with its remaining
- * words. citty gives the tree and the help text; parsing is ours (src/args.ts)
- * and so are the exit codes (citty's runMain exits 1 for everything).
+ * Commands as data, and the walk that runs one. A command declares its meta,
+ * its args (which citty renders as help), how its words are read and a
+ * `run({ args, rest, force })` that gets typed values and returns the exit
+ * code. Parsing is ours (src/args.ts) and so are the exit codes: citty's
+ * runMain exits 1 for everything.
  * @module
  */
-import type { CommandDef } from "citty";
-import { KegError } from "./errors.ts";
+import type { CommandDef as CittyCommand } from "citty";
+import { parseWords, type ArgDefs, type ArgValues, type ParseMode } from "./args.ts";
+import { usageError } from "./errors.ts";
 
-export type RunContext = { words: string[]; force: boolean };
-export type KegCommand = Omit<CommandDef<any>, "run" | "subCommands"> & {
-  run?: (ctx: RunContext) => unknown;
-  subCommands?: Record<string, KegCommand | (() => Promise<KegCommand>)>;
+export type RunContext<A extends ArgDefs> = {
+  args: ArgValues<A>;
+  /** script mode: the script's words; pass mode: every word passed on */
+  rest: string[];
+  /** the global --force-command */
+  force: boolean;
 };
 
-/** A command: citty's shape (meta, args for help, subCommands) with keg's run context. */
-export const defineKegCommand = (def: KegCommand): KegCommand => def;
+type Lazy<T> = T | (() => Promise<T>);
+
+export type Command<A extends ArgDefs = ArgDefs> = {
+  meta: { name: string; description: string; version?: string; hidden?: boolean };
+  args?: A;
+  /** how the words are read (default `options`) */
+  mode?: ParseMode;
+  subCommands?: Record<string, Lazy<AnyCommand>>;
+  run?: (ctx: RunContext<A>) => Promise<number>;
+};
+// A command of any args: `run` is only ever called with the values parsed from its own args.
+export type AnyCommand = Command<any>;
+
+/** Declares a command; `args` are checked and `run` typed from them. */
+export const defineCommand = <const A extends ArgDefs = {}>(def: Command<A>): Command<A> => def;
 
 /** citty colours its help; keep it plain off a terminal or with NO_COLOR. */
-async function usage(cmd: KegCommand, root: KegCommand, stream: { isTTY?: boolean }): Promise<string> {
+async function usage(cmd: AnyCommand, path: string[], stream: { isTTY?: boolean }): Promise<string> {
   // Loaded only for help: every start would pay for it otherwise.
   const { renderUsage } = await import("citty");
-  const text = await renderUsage(cmd as CommandDef<any>, cmd === root ? undefined : (root as CommandDef<any>));
+  const parent = path.length > 1 ? { meta: { name: path.slice(0, -1).join(" ") } } : undefined;
+  const text = await renderUsage({ ...cmd, meta: { ...cmd.meta, name: path[path.length - 1] } } as CittyCommand<any>, parent as CittyCommand<any>);
   return stream.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 
-const resolve = async <T>(value: T | (() => T | Promise<T>) | Promise<T> | undefined): Promise<T | undefined> =>
-  typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
+const load = async (entry: Lazy<AnyCommand>): Promise<AnyCommand> => (typeof entry === "function" ? entry() : entry);
 
-/** Resolves the command named by the leading words; returns it and the words left. */
-async function findCommand(root: KegCommand, words: string[]) {
+/** Resolves the command named by the leading words; returns it, its path (`keg boxes add`) and the words left. */
+async function findCommand(root: AnyCommand, words: string[]) {
   let cmd = root;
+  const path = [root.meta.name];
   let rest = words;
   for (;;) {
-    const subs = await resolve(cmd.subCommands);
     const next = rest[0];
-    if (!subs || !next || !(next in subs)) return { cmd, rest };
-    cmd = (await resolve(subs[next])) as unknown as KegCommand;
+    if (!cmd.subCommands || next === undefined || !Object.hasOwn(cmd.subCommands, next)) return { cmd, path, rest };
+    cmd = await load(cmd.subCommands[next]!);
+    path.push(next);
     rest = rest.slice(1);
   }
 }
 
-export async function dispatch(root: KegCommand, words: string[], force = false): Promise<number> {
-  const { cmd, rest } = await findCommand(root, words);
-  const end = rest.indexOf("--");
-  const head = end < 0 ? rest : rest.slice(0, end);
-  if (head.includes("--help") || head.includes("-h")) {
-    console.log(await usage(cmd, root, process.stdout));
+function wantsHelp(words: string[], mode: ParseMode): boolean {
+  // pip has its own --help: a pass-through command shows keg's only when asked first.
+  if (mode === "pass") return words[0] === "--help" || words[0] === "-h";
+  const end = words.indexOf("--");
+  const head = end < 0 ? words : words.slice(0, end);
+  return head.includes("--help") || head.includes("-h");
+}
+
+export async function dispatch(root: AnyCommand, words: string[], force = false): Promise<number> {
+  const { cmd, path, rest } = await findCommand(root, words);
+  const name = path.join(" ");
+  const mode = cmd.mode ?? "options";
+  if (wantsHelp(rest, mode)) {
+    process.stdout.write(`${await usage(cmd, path, process.stdout)}\n`);
     return 0;
   }
+  const word = rest[0];
+  const unknownCommand = cmd.subCommands && word !== undefined && !word.startsWith("-");
+  if (unknownCommand) {
+    const commands: string[] = [];
+    for (const [sub, entry] of Object.entries(cmd.subCommands!)) if (!(await load(entry)).meta.hidden) commands.push(sub);
+    throw usageError(`Unknown command '${word}'. Commands of '${name}': ${commands.join(", ")}.`);
+  }
   if (!cmd.run) {
-    process.stderr.write(`${await usage(cmd, root, process.stderr)}\n`);
-    const subs = await resolve(cmd.subCommands);
-    const word = rest[0];
-    if (word !== undefined && subs) {
-      const name = (await resolve(cmd.meta))?.name ?? "";
-      throw new KegError("usage", `Unknown command '${word}'. Commands of '${name}': ${Object.keys(subs).join(", ")}.`);
-    }
+    process.stderr.write(`${await usage(cmd, path, process.stderr)}\n`);
     return 2;
   }
-  const result = await cmd.run({ words: rest, force } satisfies RunContext);
-  return typeof result === "number" ? result : 0;
+  const { args, rest: left } = parseWords(rest, cmd.args ?? {}, mode, name);
+  return cmd.run({ args, rest: left, force });
 }

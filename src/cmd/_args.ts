@@ -1,17 +1,17 @@
 /** Options shared by several commands (nuxt/cli's _shared.ts). @module */
-import type { OptionDefs } from "../args.ts";
+import type { ArgDefs } from "../args.ts";
 
 export const boxArgs = {
   box: { type: "string", description: "box name or agent address (default $KEG_BOX)", valueHint: "NAME" },
-} as const satisfies OptionDefs;
+} as const satisfies ArgDefs;
 
 export const jsonArgs = {
   json: { type: "boolean", description: "print JSON" },
-} as const satisfies OptionDefs;
+} as const satisfies ArgDefs;
 
 export const waitArgs = {
   wait: { type: "string", description: "queue up to SECONDS if the box is busy or locked (0 = no limit)", valueHint: "SECONDS" },
-} as const satisfies OptionDefs;
+} as const satisfies ArgDefs;
 
 export const runArgs = {
   ...boxArgs,
@@ -26,4 +26,4 @@ export const runArgs = {
   image: { type: "string", description: "run in a container on the box", valueHint: "IMAGE" },
   "output-file": { type: "string", description: "write each structured record as a JSON line", valueHint: "PATH" },
   ...waitArgs,
-} as const satisfies OptionDefs;
+} as const satisfies ArgDefs;

@@ -1,5 +1,5 @@
-/** What `python run` and `exec` share: run options to a RunSpec, then the session (SPEC §4). @module */
-import { listOption, secondsOption, stringOption, type Parsed } from "../args.ts";
+/** What `python run` and `exec` share: run options to a RunSpec, then the session (docs/cli.md "Run options"). @module */
+import { parseSeconds, type ArgValues } from "../args.ts";
 import { resolveBox } from "../config/boxes.ts";
 import { KegError, usageError } from "../errors.ts";
 import { checkDownloadTargets } from "../client/downloads.ts";
@@ -8,17 +8,20 @@ import { runAttached } from "../client/run-session.ts";
 import { warn } from "../log.ts";
 import type { RunSpec } from "../wire/api.ts";
 import { isEnvName } from "../wire/names.ts";
+import type { runArgs } from "./_args.ts";
 
-export function envFromOptions(parsed: Parsed, env = process.env): Record<string, string> {
+export type RunArgs = ArgValues<typeof runArgs>;
+
+export function envFromOptions(args: Pick<RunArgs, "env" | "passenv">, env = process.env): Record<string, string> {
   const result: Record<string, string> = {};
-  for (const pair of listOption(parsed, "env")) {
+  for (const pair of args.env) {
     const eq = pair.indexOf("=");
     const name = eq < 0 ? pair : pair.slice(0, eq);
     if (eq < 0 || !isEnvName(name))
       throw usageError(`--env '${pair}' is not NAME=VALUE with a valid NAME (letters, digits, '_', not starting with a digit).`);
     result[name] = pair.slice(eq + 1);
   }
-  for (const name of listOption(parsed, "passenv")) {
+  for (const name of args.passenv) {
     if (!isEnvName(name)) throw usageError(`--passenv '${name}' is not a valid variable name.`);
     const value = env[name];
     if (value === undefined) warn(`--passenv ${name}: not set here, not passed.`);
@@ -27,29 +30,28 @@ export function envFromOptions(parsed: Parsed, env = process.env): Record<string
   return result;
 }
 
-function refuseUnbuilt(parsed: Parsed): void {
-  for (const name of ["port", "image"] as const) {
-    if (parsed.options[name] !== undefined) throw new KegError("failed", `--${name} is not available in this keg version yet.`);
-  }
+function refuseUnbuilt(args: RunArgs): void {
+  if (args.port.length) throw new KegError("failed", "--port is not available in this keg version yet.");
+  if (args.image !== undefined) throw new KegError("failed", "--image is not available in this keg version yet.");
 }
 
-export async function startRun(parsed: Parsed, command: "python" | "exec", runnable: string | undefined, args: string[], force: boolean): Promise<number> {
-  refuseUnbuilt(parsed);
-  const env = envFromOptions(parsed);
-  const timeout = secondsOption(parsed, "timeout") ?? 0;
-  const wait = secondsOption(parsed, "wait");
-  const downloads = listOption(parsed, "download");
-  const detach = Boolean(parsed.options.detach);
+/** `words`: the script's arguments (python) or the program and its arguments (exec). */
+export async function startRun(args: RunArgs, command: "python" | "exec", runnable: string | undefined, words: string[], force: boolean): Promise<number> {
+  refuseUnbuilt(args);
+  const env = envFromOptions(args);
+  const timeout = parseSeconds(args.timeout, "timeout") ?? 0;
+  const wait = parseSeconds(args.wait, "wait");
+  const { download: downloads, detach } = args;
   if (detach && downloads.length) throw usageError("--download cannot be used with --detach: the run ends after keg has returned.");
-  const box = resolveBox(stringOption(parsed, "box"));
+  const box = resolveBox(args.box);
   const cwd = process.cwd();
-  checkDownloadTargets(downloads, cwd, Boolean(parsed.options["allow-overwrite"]));
-  const upload = await packUpload({ runnable, addFiles: listOption(parsed, "add-file") });
+  checkDownloadTargets(downloads, cwd, args["allow-overwrite"]);
+  const upload = await packUpload({ runnable, addFiles: args["add-file"] });
   for (const message of upload.warnings) warn(message);
-  const spec: RunSpec = { command, entry: command === "python" ? upload.entry : undefined, args, env, timeout, box: box.name, downloads, detach, force, wait };
+  const spec: RunSpec = { command, entry: command === "python" ? upload.entry : undefined, args: words, env, timeout, box: box.name, downloads, detach, force, wait };
   if (detach) {
     const { runDetached } = await import("../client/detach.ts");
     return runDetached(box, spec, upload.zip);
   }
-  return runAttached(box, spec, upload.zip, { cwd, outputFile: stringOption(parsed, "output-file") });
+  return runAttached(box, spec, upload.zip, { cwd, outputFile: args["output-file"] });
 }

@@ -1,18 +1,14 @@
-/** `keg exec --box NAME [run options] -- COMMAND [ARGS...]` (SPEC §4). @module */
-import { parseWords } from "../args.ts";
-import { usageError } from "../errors.ts";
-import { defineKegCommand, type RunContext } from "../dispatch.ts";
+/** `keg exec --box NAME [run options] -- COMMAND [ARGS...]` (docs/cli.md "exec"). @module */
+import { defineCommand } from "../dispatch.ts";
 import { runArgs } from "./_args.ts";
 
-export const execCommand = defineKegCommand({
+export const execCommand = defineCommand({
   meta: { name: "exec", description: "Run any program on a box: keg exec --box NAME -- COMMAND [ARGS...]" },
-  args: runArgs,
-  async run({ words, force }: RunContext) {
-    const parsed = parseWords(words, runArgs, { looseAfterPositionals: 1 });
-    const argv = [...parsed.positionals, ...parsed.rest];
-    if (!argv.length) throw usageError("No command given. Usage: keg exec --box NAME -- COMMAND [ARGS...].");
+  args: { command: { type: "positional", description: "the program to run on the box, then its arguments", required: true }, ...runArgs },
+  mode: "script",
+  async run({ args, rest, force }) {
     // Loaded here: `--help` needs only this module, not the packer and the session.
     const { startRun } = await import("./_run.ts");
-    return startRun(parsed, "exec", undefined, argv, force);
+    return startRun(args, "exec", undefined, [args.command, ...rest], force);
   },
 });

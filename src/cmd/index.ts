@@ -1,8 +1,8 @@
 /** The keg command tree; each command module is loaded only when used. @module */
-import { defineKegCommand } from "../dispatch.ts";
+import { defineCommand } from "../dispatch.ts";
 import { VERSION } from "../version.ts";
 
-export const commandTree = defineKegCommand({
+export const commandTree = defineCommand({
   meta: {
     name: "keg",
     version: VERSION,

@@ -48,6 +48,9 @@ export async function updateBoxes(change: (boxes: Box[]) => Box[]): Promise<void
   });
 }
 
+/** A box name: letters, digits, '.', '_' or '-', at most 64 (docs/cli.md "boxes add"). */
+export const validBoxName = (name: string) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name);
+
 export const isAddress = (value: string) => /^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(value);
 
 /** The box a command targets: `--box`, else `$KEG_BOX`; an address works with `$KEG_TOKEN`. */

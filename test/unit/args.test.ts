@@ -1,6 +1,6 @@
-/** src/args.ts: keg's strict word parser (SPEC §4 "Options may come before or after positional words"). */
+/** src/args.ts: keg's strict word parser (docs/cli.md "Words and options"). */
 import { describe, expect, test } from "bun:test";
-import { listOption, parseWords, secondsOption, stringOption, takeFlag, type OptionDefs } from "../../src/args.ts";
+import { parseInteger, parsePositive, parseSeconds, parseWords, takeFlag, type ArgDefs } from "../../src/args.ts";
 import { KegError } from "../../src/errors.ts";
 
 const defs = {
@@ -10,7 +10,9 @@ const defs = {
   port: { type: "string", alias: "p", multiple: true },
   json: { type: "boolean" },
   wait: { type: "string" },
-} as const satisfies OptionDefs;
+} as const satisfies ArgDefs;
+
+const none = { box: undefined, env: [], detach: false, port: [], json: false, wait: undefined };
 
 /** Runs `parse` and returns the KegError it throws (fails the test if it does not). */
 function usageFailure(parse: () => unknown): KegError {
@@ -23,95 +25,116 @@ function usageFailure(parse: () => unknown): KegError {
   throw new Error("expected a usage error");
 }
 
+describe("typed values", () => {
+  test("a required string is a string, a multiple one a string[], a boolean a boolean, at compile time and at run time", () => {
+    const typed = { name: { type: "positional", required: true }, address: { type: "string", required: true }, ...defs } as const satisfies ArgDefs;
+    const { args } = parseWords(["n", "--address", "http://x:1", "--env", "A=1"], typed);
+    const address: string = args.address;
+    const name: string = args.name;
+    const env: string[] = args.env;
+    const detach: boolean = args.detach;
+    const box: string | undefined = args.box;
+    // @ts-expect-error an optional string may be undefined
+    const notSure: string = args.box;
+    expect({ address, name, env, detach, box, notSure } as Record<string, unknown>).toEqual({ address: "http://x:1", name: "n", env: ["A=1"], detach: false, box: undefined, notSure: undefined });
+  });
+
+  test("nothing given: booleans false, multiples empty, strings undefined", () => {
+    expect(parseWords([], defs)).toEqual({ args: none, rest: [] });
+  });
+});
+
 describe("parseWords", () => {
   test("options before and after positionals give the same result", () => {
-    const before = parseWords(["--box", "lab", "--detach", "script.py"], defs);
-    const after = parseWords(["script.py", "--box", "lab", "--detach"], defs);
-    const between = parseWords(["--box", "lab", "script.py", "-d"], defs);
-    const expected = { options: { box: "lab", detach: true }, positionals: ["script.py"], rest: [], passed: [] };
-    expect(before).toEqual(expected);
-    expect(after).toEqual(expected);
-    expect(between).toEqual(expected);
+    const withRunnable = { runnable: { type: "positional" }, ...defs } as const satisfies ArgDefs;
+    const expected = { args: { ...none, runnable: "script.py", box: "lab", detach: true }, rest: [] };
+    expect(parseWords(["--box", "lab", "--detach", "script.py"], withRunnable)).toEqual(expected);
+    expect(parseWords(["script.py", "--box", "lab", "--detach"], withRunnable)).toEqual(expected);
+    expect(parseWords(["--box", "lab", "script.py", "-d"], withRunnable)).toEqual(expected);
   });
 
   test("a repeated option with multiple keeps every value, in order", () => {
-    const parsed = parseWords(["--env", "A=1", "x", "--env", "B=2", "-p", "80", "--port=81:8081/udp", "--env=C=3"], defs);
-    expect(parsed.options).toEqual({ env: ["A=1", "B=2", "C=3"], port: ["80", "81:8081/udp"] });
-    expect(listOption(parsed, "env")).toEqual(["A=1", "B=2", "C=3"]);
-    expect(listOption(parsed, "wait")).toEqual([]);
-    expect(parsed.positionals).toEqual(["x"]);
+    const { args } = parseWords(["--env", "A=1", "--env", "B=2", "-p", "80", "--port=81:8081/udp", "--env=C=3"], defs);
+    expect(args).toEqual({ ...none, env: ["A=1", "B=2", "C=3"], port: ["80", "81:8081/udp"] });
   });
 
   test("a repeated single option keeps the last value", () => {
-    expect(parseWords(["--box", "a", "--box", "b"], defs).options.box).toBe("b");
+    expect(parseWords(["--box", "a", "--box", "b"], defs).args.box).toBe("b");
   });
 
   test("--x=v sets a value, and only the first '=' splits", () => {
-    const parsed = parseWords(["--box=lab", "--wait=0", "--env=K=V=W"], defs);
-    expect(parsed.options).toEqual({ box: "lab", wait: "0", env: ["K=V=W"] });
-    expect(stringOption(parsed, "box")).toBe("lab");
-    expect(stringOption(parsed, "json")).toBeUndefined();
+    expect(parseWords(["--box=lab", "--wait=0", "--env=K=V=W"], defs).args).toEqual({ ...none, box: "lab", wait: "0", env: ["K=V=W"] });
   });
 
   test("a value that looks like a flag is still taken as the value", () => {
-    expect(parseWords(["--box", "--json"], defs).options).toEqual({ box: "--json" });
+    expect(parseWords(["--box", "--json"], defs).args.box).toBe("--json");
   });
 
-  test("an unknown option is a usage error (exit 2) naming it", () => {
-    for (const words of [["--bogus"], ["script.py", "--bogus"], ["--bogus=1"], ["-x"]]) {
-      const error = usageFailure(() => parseWords(words, defs));
-      expect(error.code).toBe("usage");
-      expect(error.exitCode).toBe(2);
-      expect(error.message).toContain(words[words.length - 1]!.split("=")[0]!);
+  test("an unknown option is a usage error (exit 2) naming it and the command's help", () => {
+    for (const words of [["--bogus"], ["--bogus=1"], ["-x"]]) {
+      const error = usageFailure(() => parseWords(words, defs, "options", "keg boxes list"));
+      expect({ code: error.code, exitCode: error.exitCode }).toEqual({ code: "usage", exitCode: 2 });
+      expect(error.message).toBe(`Unknown option '${words[0]!.split("=")[0]}'. See 'keg boxes list --help' for the options.`);
     }
   });
 
-  test("a missing value, a value on a boolean and a missing required option are usage errors naming the option", () => {
-    const cases: [string[], OptionDefs, string][] = [
-      [["--box"], defs, "--box"],
-      [["--json=yes"], defs, "--json"],
-      [[], { address: { type: "string", required: true } }, "--address"],
+  test("options mode: a stray word, before or after '--', is a usage error naming it", () => {
+    for (const words of [["extra"], ["--box", "x", "--", "extra"]]) {
+      const error = usageFailure(() => parseWords(words, defs, "options", "keg boxes list"));
+      expect(error.message).toBe("Unexpected word 'extra'. See 'keg boxes list --help'.");
+    }
+  });
+
+  test("a missing value, a value on a boolean and a missing required option or positional are usage errors naming it", () => {
+    const cases: [string[], ArgDefs, string][] = [
+      [["--box"], defs, "Option '--box' needs a value."],
+      [["--json=yes"], defs, "Option '--json' takes no value."],
+      [[], { address: { type: "string", required: true } }, "Missing option '--address'. See 'keg x --help'."],
+      [[], { name: { type: "positional", required: true, description: "user name" } }, "Missing NAME (user name). See 'keg x --help'."],
     ];
-    for (const [words, d, flag] of cases) {
-      const error = usageFailure(() => parseWords(words, d));
-      expect({ code: error.code, exitCode: error.exitCode, names: error.message.includes(flag) }).toEqual({ code: "usage", exitCode: 2, names: true });
+    for (const [words, d, message] of cases) {
+      const error = usageFailure(() => parseWords(words, d, "options", "keg x"));
+      expect({ code: error.code, exitCode: error.exitCode, message: error.message }).toEqual({ code: "usage", exitCode: 2, message });
     }
-  });
-
-  test("'--' ends option parsing: everything after it goes to rest untouched", () => {
-    const parsed = parseWords(["--box", "lab", "--", "ls", "--bogus", "--box", "x", "--"], defs);
-    expect(parsed).toEqual({ options: { box: "lab" }, positionals: [], rest: ["ls", "--bogus", "--box", "x", "--"], passed: [] });
   });
 
   test("'-' alone is a positional", () => {
-    expect(parseWords(["-"], defs).positionals).toEqual(["-"]);
+    expect(parseWords(["-"], { file: { type: "positional" } }).args.file).toBe("-");
   });
+});
 
-  test("looseAfterPositionals: unknown options after RUNNABLE are script arguments, keg options still apply", () => {
-    const words = ["--box", "lab", "run.py", "--verbose", "-n", "3", "--env", "A=1", "--", "--box", "y"];
-    const parsed = parseWords(words, defs, { looseAfterPositionals: 1 });
-    expect(parsed).toEqual({
-      options: { box: "lab", env: ["A=1"] },
-      positionals: ["run.py", "--verbose", "-n", "3"],
-      rest: ["--box", "y"],
-      passed: [],
+describe("script mode", () => {
+  const runDefs = { runnable: { type: "positional", required: true }, ...defs } as const satisfies ArgDefs;
+
+  test("words after RUNNABLE that are not keg options are the script's; keg options still apply; after '--' all is the script's", () => {
+    const words = ["--box", "lab", "run.py", "--verbose", "-n", "3", "--env", "A=1", "--", "--box", "y", "--"];
+    expect(parseWords(words, runDefs, "script")).toEqual({
+      args: { ...none, runnable: "run.py", box: "lab", env: ["A=1"] },
+      rest: ["--verbose", "-n", "3", "--box", "y", "--"],
     });
   });
 
-  test("looseAfterPositionals: an unknown option before RUNNABLE is still a usage error", () => {
-    const error = usageFailure(() => parseWords(["--verbose", "run.py"], defs, { looseAfterPositionals: 1 }));
-    expect(error.code).toBe("usage");
-    expect(error.message).toContain("--verbose");
+  test("an unknown option before RUNNABLE is still a usage error", () => {
+    const error = usageFailure(() => parseWords(["--verbose", "run.py"], runDefs, "script", "keg python run"));
+    expect(error.message).toContain("'--verbose'");
   });
 
-  test("passUnknown keeps --no-index and every other unknown word for pip, in order", () => {
-    const words = ["install", "--no-index", "--box", "lab", "-f", "wheels", "--find-links=x", "pkg", "--wait", "5"];
-    const parsed = parseWords(words, { box: defs.box, wait: defs.wait }, { passUnknown: true });
-    expect(parsed).toEqual({
-      options: { box: "lab", wait: "5" },
-      positionals: [],
-      rest: [],
-      passed: ["install", "--no-index", "-f", "wheels", "--find-links=x", "pkg"],
+  test("the first positional may come after '--' (keg exec --box x -- ls -l)", () => {
+    const execDefs = { command: { type: "positional", required: true }, ...defs } as const satisfies ArgDefs;
+    expect(parseWords(["--box", "x", "--", "ls", "-l"], execDefs, "script")).toEqual({ args: { ...none, box: "x", command: "ls" }, rest: ["-l"] });
+  });
+
+  test("a missing RUNNABLE is a usage error naming it", () => {
+    expect(usageFailure(() => parseWords(["--box", "x"], runDefs, "script", "keg python run")).message).toBe("Missing RUNNABLE. See 'keg python run --help'.");
+  });
+});
+
+describe("pass mode", () => {
+  test("keeps --no-index, '--' and every other unknown word for pip, in order; takes keg's own options out", () => {
+    const words = ["install", "--no-index", "--box", "lab", "-f", "wheels", "--find-links=x", "pkg", "--wait", "5", "--", "--box", "z"];
+    expect(parseWords(words, { box: defs.box, wait: defs.wait }, "pass")).toEqual({
+      args: { box: "lab", wait: "5" },
+      rest: ["install", "--no-index", "-f", "wheels", "--find-links=x", "pkg", "--", "--box", "z"],
     });
   });
 });
@@ -136,13 +159,19 @@ describe("takeFlag", () => {
   });
 });
 
-describe("secondsOption", () => {
-  test("takes whole and decimal seconds, refuses anything else naming the option", () => {
-    expect(secondsOption(parseWords(["--wait", "0"], defs), "wait")).toBe(0);
-    expect(secondsOption(parseWords(["--wait", "2.5"], defs), "wait")).toBe(2.5);
-    expect(secondsOption(parseWords([], defs), "wait")).toBeUndefined();
-    const error = usageFailure(() => secondsOption(parseWords(["--wait", "-1"], defs), "wait"));
-    expect(error.code).toBe("usage");
-    expect(error.message).toContain("--wait");
+describe("numbers", () => {
+  test("parseSeconds takes whole and decimal seconds ≥ 0, refuses anything else naming the option", () => {
+    expect([parseSeconds("0", "wait"), parseSeconds("2.5", "wait"), parseSeconds(undefined, "wait")]).toEqual([0, 2.5, undefined]);
+    for (const bad of ["-1", "1e3", "", "abc", "1."]) expect(usageFailure(() => parseSeconds(bad, "wait")).message).toBe(`Option '--wait' takes a number of seconds, not '${bad}'.`);
+  });
+
+  test("parsePositive refuses zero and non-numbers naming the option", () => {
+    expect(parsePositive("256", "max-upload")).toBe(256);
+    for (const bad of ["0", "-5", "x"]) expect(usageFailure(() => parsePositive(bad, "max-upload")).message).toBe(`--max-upload takes a positive number, not '${bad}'.`);
+  });
+
+  test("parseInteger keeps to its range", () => {
+    expect(parseInteger("8080", "A port", 1, 65535)).toBe(8080);
+    for (const bad of ["0", "65536", "8.5", "x", ""]) expect(usageFailure(() => parseInteger(bad, "A port", 1, 65535)).message).toBe(`A port takes a whole number from 1 to 65535, not '${bad}'.`);
   });
 });

@@ -1,9 +1,9 @@
-/** `keg-agent serve`: the box's HTTP service (SPEC §3). @module */
+/** `keg-agent serve`: the box's HTTP service (docs/cli.md "keg-agent serve"). @module */
 import { hostname } from "node:os";
-import { parseWords, stringOption, type OptionDefs } from "../../args.ts";
+import { parsePositive, type ArgDefs, type ArgValues } from "../../args.ts";
 import { agentStateDir } from "../../config/paths.ts";
 import { usageError } from "../../errors.ts";
-import { defineKegCommand, type RunContext } from "../../dispatch.ts";
+import { defineCommand } from "../../dispatch.ts";
 import { VERSION } from "../../version.ts";
 import type { AgentConfig } from "../config.ts";
 
@@ -18,13 +18,9 @@ export const serveArgs = {
   "keep-runs": { type: "string", description: "days finished runs are kept (7)", valueHint: "DAYS" },
   python: { type: "string", description: "interpreter for the managed venv (python3)", valueHint: "PATH" },
   "post-run-hook": { type: "string", description: "shell command run after each run", valueHint: "COMMAND" },
-} as const satisfies OptionDefs;
+} as const satisfies ArgDefs;
 
-function positiveNumber(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw usageError(`--${flag} takes a positive number, not '${value}'.`);
-  return Number(value);
-}
+export type ServeArgs = ArgValues<typeof serveArgs>;
 
 export function parseListen(value: string): { host: string; port: number } {
   const match = /^(.*):(\d+)$/.exec(value);
@@ -33,31 +29,29 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
 }
 
-export function configFromWords(words: string[]): AgentConfig {
-  const parsed = parseWords(words, serveArgs);
-  if (parsed.positionals.length) throw usageError(`Unexpected word '${parsed.positionals[0]}'. See 'keg-agent serve --help'.`);
-  const get = (name: keyof typeof serveArgs) => stringOption(parsed, name);
-  const { host, port } = parseListen(get("listen") ?? "0.0.0.0:7350");
+export function configFromArgs(args: ServeArgs): AgentConfig {
+  const { host, port } = parseListen(args.listen ?? "0.0.0.0:7350");
+  const positive = (name: keyof ServeArgs, fallback: number) => parsePositive(args[name], name) ?? fallback;
   return {
     host,
     port,
-    name: get("name") ?? hostname(),
-    stateDir: agentStateDir(get("state-dir")),
-    commandLockTtlSeconds: positiveNumber(get("command-lock-ttl"), "command-lock-ttl", 1800),
-    keepaliveSeconds: positiveNumber(get("keepalive"), "keepalive", 20),
-    maxUploadBytes: positiveNumber(get("max-upload"), "max-upload", 256) * 1024 * 1024,
-    logLimitBytes: positiveNumber(get("log-limit"), "log-limit", 64) * 1024 * 1024,
-    keepRunsDays: positiveNumber(get("keep-runs"), "keep-runs", 7),
-    python: get("python") ?? "python3",
-    postRunHook: get("post-run-hook"),
+    name: args.name ?? hostname(),
+    stateDir: agentStateDir(args["state-dir"]),
+    commandLockTtlSeconds: positive("command-lock-ttl", 1800),
+    keepaliveSeconds: positive("keepalive", 20),
+    maxUploadBytes: positive("max-upload", 256) * 1024 * 1024,
+    logLimitBytes: positive("log-limit", 64) * 1024 * 1024,
+    keepRunsDays: positive("keep-runs", 7),
+    python: args.python ?? "python3",
+    postRunHook: args["post-run-hook"],
   };
 }
 
-export const serveCommand = defineKegCommand({
+export const serveCommand = defineCommand({
   meta: { name: "serve", description: "Run the agent" },
   args: serveArgs,
-  async run({ words }: RunContext) {
-    const config = configFromWords(words);
+  async run({ args }) {
+    const config = configFromArgs(args);
     const { openState } = await import("../state.ts");
     const { startAgent } = await import("../server.ts");
     const { claimStateDir } = await import("../serve-claim.ts");

@@ -1,12 +1,11 @@
-/** `keg-agent supervise RUN_DIR`: internal, started by the agent for each run. @module */
-import { defineKegCommand, type RunContext } from "../../dispatch.ts";
-import { usageError } from "../../errors.ts";
+/** `keg-agent supervise [RUN_DIR]`: internal, started by the agent for each run (docs/api.md "Runs"). @module */
+import { defineCommand } from "../../dispatch.ts";
 
-export const superviseCommand = defineKegCommand({
+export const superviseCommand = defineCommand({
   meta: { name: "supervise", description: "(internal) supervise one run", hidden: true },
-  async run({ words }: RunContext) {
-    if (words.length > 1) throw usageError("Usage: keg-agent supervise [RUN_DIR] (started by the agent itself).");
+  args: { runDir: { type: "positional", description: "the run folder (else read from stdin)" } },
+  async run({ args }) {
     const { supervise } = await import("../supervise.ts");
-    return supervise(words[0]);
+    return supervise(args.runDir);
   },
 });

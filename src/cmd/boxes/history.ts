@@ -1,13 +1,11 @@
-/** `keg boxes history --box NAME [--json]`: the latest 50 lock events, newest last (SPEC §5). @module */
-import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
+/** `keg boxes history --box NAME [--json]`: the latest 50 lock events, newest last (docs/locks.md "History"). @module */
 import { resolveBox } from "../../config/boxes.ts";
 import { getJson } from "../../client/http.ts";
 import { renderTable } from "../../client/table.ts";
-import { defineKegCommand, type RunContext } from "../../dispatch.ts";
+import { defineCommand } from "../../dispatch.ts";
 import type { HistoryEvent } from "../../wire/api.ts";
+import { printJson, writeOut } from "../_output.ts";
 import { boxArgs, jsonArgs } from "../_args.ts";
-
-const args = { ...boxArgs, ...jsonArgs } as const satisfies OptionDefs;
 
 const describe = (e: HistoryEvent): string => {
   switch (e.event) {
@@ -30,19 +28,14 @@ const describe = (e: HistoryEvent): string => {
   }
 };
 
-export const historyCommand = defineKegCommand({
-  meta: { name: "boxes history", description: "Show the latest 50 lock events of a box" },
-  args,
-  async run({ words }: RunContext) {
-    const parsed = parseOptionsOnly(words, args, "keg boxes history");
-    const box = resolveBox(stringOption(parsed, "box"));
+export const historyCommand = defineCommand({
+  meta: { name: "history", description: "Show the latest 50 lock events of a box" },
+  args: { ...boxArgs, ...jsonArgs },
+  async run({ args }) {
+    const box = resolveBox(args.box);
     const events = await getJson<HistoryEvent[]>(box, "/v1/history?limit=50");
-    if (parsed.options.json) {
-      process.stdout.write(`${JSON.stringify(events, null, 2)}\n`);
-      return 0;
-    }
+    if (args.json) return printJson(events);
     const rows = events.map((e) => [e.time, e.user, describe(e), e.generation === undefined ? "" : String(e.generation)]);
-    process.stdout.write(renderTable(["Time", "User", "Event", "Generation"].map((title) => ({ title })), rows));
-    return 0;
+    return writeOut(renderTable(["Time", "User", "Event", "Generation"].map((title) => ({ title })), rows));
   },
 });

@@ -1,7 +1,7 @@
-import { defineKegCommand } from "../../dispatch.ts";
-/** `keg boxes …` (SPEC §4, §5). @module */
+/** `keg boxes …` (docs/cli.md "boxes"). @module */
+import { defineCommand } from "../../dispatch.ts";
 
-export const boxesCommand = defineKegCommand({
+export const boxesCommand = defineCommand({
   meta: { name: "boxes", description: "Register, list and lock boxes" },
   subCommands: {
     add: () => import("./add.ts").then((m) => m.addCommand),

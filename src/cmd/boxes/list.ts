@@ -1,16 +1,14 @@
-/** `keg boxes list [--json]`: every box asked in parallel, offline within 3 s (SPEC §5). @module */
+/** `keg boxes list [--json]`: every box asked in parallel, offline within 3 s (docs/cli.md "boxes list"). @module */
 import { KegError } from "../../errors.ts";
 import { info, warn } from "../../log.ts";
-import { parseOptionsOnly, type OptionDefs } from "../../args.ts";
 import { readBoxes, type Box } from "../../config/boxes.ts";
 import { getJson } from "../../client/http.ts";
 import { colors, renderTable } from "../../client/table.ts";
-import { defineKegCommand, type RunContext } from "../../dispatch.ts";
+import { defineCommand } from "../../dispatch.ts";
 import { VERSION } from "../../version.ts";
 import type { BoxStatus } from "../../wire/api.ts";
+import { printJson, writeOut } from "../_output.ts";
 import { jsonArgs } from "../_args.ts";
-
-const args = { ...jsonArgs } as const satisfies OptionDefs;
 
 export type BoxRow = {
   name: string;
@@ -63,21 +61,16 @@ export function renderBoxes(rows: BoxRow[], color = colors()): string {
   return renderTable(columns, cells);
 }
 
-export const listCommand = defineKegCommand({
-  meta: { name: "boxes list", description: "Show every box with its status and locks" },
-  args,
-  async run({ words }: RunContext) {
-    const parsed = parseOptionsOnly(words, args, "keg boxes list");
+export const listCommand = defineCommand({
+  meta: { name: "list", description: "Show every box with its status and locks" },
+  args: { ...jsonArgs },
+  async run({ args }) {
     const rows = await Promise.all(readBoxes().map(boxRow));
-    if (parsed.options.json) {
-      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-      return 0;
-    }
+    if (args.json) return printJson(rows);
     if (!rows.length) {
       info("No boxes yet. Add one with 'keg boxes add --address URL --token TOKEN'.");
       return 0;
     }
-    process.stdout.write(renderBoxes(rows));
-    return 0;
+    return writeOut(renderBoxes(rows));
   },
 });

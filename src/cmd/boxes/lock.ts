@@ -1,37 +1,29 @@
-/** `keg boxes lock --box NAME [--note TEXT] [--wait SECONDS]` (SPEC §5). @module */
-import { parseOptionsOnly, secondsOption, stringOption, type OptionDefs } from "../../args.ts";
+/** `keg boxes lock --box NAME [--note TEXT] [--wait SECONDS]` (docs/locks.md "User lock"). @module */
+import { parseSeconds } from "../../args.ts";
 import { resolveBox } from "../../config/boxes.ts";
 import { postJson, request } from "../../client/http.ts";
 import { resultAfterWaiting } from "../../client/waiting.ts";
-import { defineKegCommand, type RunContext } from "../../dispatch.ts";
+import { defineCommand } from "../../dispatch.ts";
+import { writeOut } from "../_output.ts";
 import { boxArgs, waitArgs } from "../_args.ts";
 
-const args = {
-  ...boxArgs,
-  note: { type: "string", description: "why you reserve it (shown in list and errors)", valueHint: "TEXT" },
-  ...waitArgs,
-} as const satisfies OptionDefs;
-
-export const lockCommand = defineKegCommand({
-  meta: { name: "boxes lock", description: "Reserve a box until you unlock it" },
-  args,
-  async run({ words }: RunContext) {
-    const parsed = parseOptionsOnly(words, args, "keg boxes lock");
-    const box = resolveBox(stringOption(parsed, "box"));
-    const note = stringOption(parsed, "note");
-    const wait = secondsOption(parsed, "wait");
+export const lockCommand = defineCommand({
+  meta: { name: "lock", description: "Reserve a box until you unlock it" },
+  args: {
+    ...boxArgs,
+    note: { type: "string", description: "why you reserve it (shown in list and errors)", valueHint: "TEXT" },
+    ...waitArgs,
+  },
+  async run({ args }) {
+    const box = resolveBox(args.box);
+    const wait = parseSeconds(args.wait, "wait");
+    const body = { box: box.name, note: args.note, wait };
     if (wait === undefined) {
-      const { message } = await postJson<{ message: string }>(box, "/v1/lock", { box: box.name, note });
-      process.stdout.write(`${message}\n`);
-      return 0;
+      const { message } = await postJson<{ message: string }>(box, "/v1/lock", body);
+      return writeOut(`${message}\n`);
     }
-    const response = await request(box, "/v1/lock", {
-      method: "POST",
-      body: JSON.stringify({ box: box.name, note, wait }),
-      headers: { "content-type": "application/json" },
-    });
+    const response = await request(box, "/v1/lock", { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
     const { message } = await resultAfterWaiting<{ message: string }>(box.name, response);
-    process.stdout.write(`${message}\n`);
-    return 0;
+    return writeOut(`${message}\n`);
   },
 });

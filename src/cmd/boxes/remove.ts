@@ -1,27 +1,21 @@
-/** `keg boxes remove --name NAME` (SPEC §4). @module */
+/** `keg boxes remove --name NAME` (docs/cli.md "boxes remove"). @module */
 import { info } from "../../log.ts";
-import { parseOptionsOnly, stringOption, type OptionDefs } from "../../args.ts";
 import { updateBoxes } from "../../config/boxes.ts";
 import { KegError } from "../../errors.ts";
-import { defineKegCommand, type RunContext } from "../../dispatch.ts";
+import { defineCommand } from "../../dispatch.ts";
 
-const args = {
-  name: { type: "string", description: "the box to forget", valueHint: "NAME", required: true },
-} as const satisfies OptionDefs;
-
-export const removeCommand = defineKegCommand({
-  meta: { name: "boxes remove", description: "Forget a box" },
-  args,
-  async run({ words }: RunContext) {
-    const parsed = parseOptionsOnly(words, args, "keg boxes remove");
-    const name = stringOption(parsed, "name")!;
+export const removeCommand = defineCommand({
+  meta: { name: "remove", description: "Forget a box" },
+  args: { name: { type: "string", description: "the box to forget", valueHint: "NAME", required: true } },
+  async run({ args }) {
     await updateBoxes((boxes) => {
-      if (!boxes.some((b) => b.name === name)) {
+      if (!boxes.some((b) => b.name === args.name)) {
         const known = boxes.map((b) => b.name).join(", ") || "none";
-        throw new KegError("not_found", `Unknown box '${name}'. Known boxes: ${known}.`);
+        throw new KegError("not_found", `Unknown box '${args.name}'. Known boxes: ${known}.`);
       }
-      return boxes.filter((b) => b.name !== name);
+      return boxes.filter((b) => b.name !== args.name);
     });
-    info(`Removed box '${name}'`);
+    info(`Removed box '${args.name}'`);
+    return 0;
   },
 });
