@@ -1,7 +1,7 @@
 /**
  * Set-up shared by bench/run.ts and bench/locks.ts: a clean environment for
  * the compiled binaries, a keg-agent on 127.0.0.1 port 0 with a temp state
- * dir, users and a KEG_HOME, a throwaway sshd on 127.0.0.1 (TRAPS.md
+ * dir, users and a KEG_HOME, a throwaway sshd on 127.0.0.1 (docs/development.md
  * "Baselines for bench/"), and one clean-up list that kills every process and
  * removes every temp dir a bench started, also on Ctrl-C.
  * @module
@@ -157,7 +157,7 @@ export function kegHome(agent: BenchAgent, box: string, token: string): string {
   return home;
 }
 
-/** The interpreter `python3` really runs (the PATH one is a pyenv shim here: TRAPS.md "Processes"). */
+/** The interpreter `python3` really runs (the PATH one is a pyenv shim here: docs/development.md "Processes"). */
 export function realPython(): string {
   return runOk(["python3", "-c", "import sys; print(sys.executable)"]);
 }

@@ -1,5 +1,5 @@
 /**
- * Box locks against their baselines, in one run (issue 5, "Performance").
+ * Box locks against their baselines, in one run (docs/performance.md "Locks").
  * Build first (`npm run build`), then: bun bench/locks.ts [--seconds S] [--trials N]
  *
  * (a) raw LMDB: LockStore in this process on a temp state dir, acquire +
@@ -281,7 +281,7 @@ async function main() {
   );
 
   const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
-  console.log("\n== Targets (issue 5) ==\n");
+  console.log("\n== Targets ==\n");
   console.log(`≥ 5,000 acquire+release per second over HTTP: best ${results.httpPairs!.toFixed(0)} pairs/s → ${verdict(results.httpPairs! >= 5000)}`);
   const c = results.raceInProcess!;
   const d = results.raceProcesses!;

@@ -1,6 +1,6 @@
 /**
- * Runs through keg against their baselines, in one run (issue 4,
- * "Performance"). Build first (`npm run build`), then:
+ * Runs through keg against their baselines, in one run (docs/performance.md
+ * "Run overhead", "Streaming"). Build first (`npm run build`), then:
  *   bun bench/run.ts [--runs N] [--only overhead,phases,stream,rss,upload]
  *
  * - run overhead: `keg python run empty.py` against the same interpreter run
@@ -708,7 +708,7 @@ function summary() {
     );
   }
   if (results.upload) lines.push(`2,000 small files uploaded and unpacked within 300 ms: ${ms(results.upload.extraMs)} ms extra to the script's start → ${verdict(results.upload.extraMs <= 300)}`);
-  console.log("== Targets (issue 4) ==\n");
+  console.log("== Targets ==\n");
   console.log(lines.join("\n"));
 }
 

@@ -1,11 +1,11 @@
 /**
- * Start-up time of the compiled CLI against Python's (issue 3, "Performance").
+ * Start-up time of the compiled CLI against Python's (docs/performance.md "Start-up").
  * Build first (`npm run build`), then: bun bench/startup.ts [--runs N]
  *
  * Prints the median and p90 wall time of `keg --version`, `keg --help`,
  * `keg boxes list` with three local agents registered, and `python3 -c pass`
  * with the real interpreter (the PATH python3 here is a pyenv shim costing
- * ~100 ms: TRAPS.md "Processes"), the Debian system one and the shim apart.
+ * ~100 ms: docs/development.md "Processes"), the Debian system one and the shim apart.
  * Target: keg --version and --help no slower than python3 -c pass.
  * @module
  */

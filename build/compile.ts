@@ -17,7 +17,7 @@ const arch = target.split("-")[2];
  * lmdb and msgpackr-extract find their native addons at run time by searching
  * the file system (node-gyp-build-optional-packages), which a compiled binary
  * cannot do. Resolve that module to one that requires the exact addon files by
- * literal path, so the compiler embeds them (TRAPS.md, "Compiling").
+ * literal path, so the compiler embeds them (docs/development.md "Compiling").
  */
 function embedNativeAddons(): BunPlugin {
   const addon = (pkgDir: string) => {

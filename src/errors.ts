@@ -1,7 +1,7 @@
 /**
  * One error type for everything keg reports to a person. The message is the
  * one line the user sees (problem, then fix); exitCode is the CLI's exit code
- * (SPEC §4) and status the agent's HTTP status.
+ * (docs/cli.md) and status the agent's HTTP status.
  * @module
  */
 export type ErrorCode =

@@ -1,4 +1,4 @@
-/** The one place both entries turn an error into its line and exit code (SPEC §4). @module */
+/** The one place both entries turn an error into its line and exit code (docs/cli.md). @module */
 import { KegError } from "./errors.ts";
 import { printError } from "./log.ts";
 

@@ -1,7 +1,7 @@
 /**
  * Messages for people, on stderr, through consola's core entry (the full entry
  * costs tens of ms at start-up). stdout is a contract (run output, --json,
- * tokens), so nothing chatty goes there (STYLE.md, habit 3). The level is set
+ * tokens), so nothing chatty goes there. The level is set
  * explicitly because consola mutes info when NODE_ENV=test.
  * @module
  */
@@ -21,7 +21,7 @@ export const log = createConsola({
   ],
 });
 
-/** The one-line `Error: …` of SPEC §4. */
+/** The one-line `Error: …` of docs/cli.md. */
 export const printError = (message: string) => log.error(message);
 export const warn = (message: string) => log.warn(message);
 export const info = (message: string) => log.info(message);

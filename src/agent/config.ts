@@ -1,4 +1,4 @@
-/** The settings of a running agent, from `keg-agent serve` flags (SPEC §3). @module */
+/** The settings of a running agent, from `keg-agent serve` flags (docs/cli.md "keg-agent serve", docs/api.md). @module */
 export type AgentConfig = {
   name: string;
   stateDir: string;

@@ -1,4 +1,4 @@
-/** The post-run hook (`serve --post-run-hook`), run after each run (SPEC §6). @module */
+/** The post-run hook (`serve --post-run-hook`), run after each run (docs/usage.md "Runs"). @module */
 import { spawn } from "node:child_process";
 import type { AgentConfig } from "./config.ts";
 

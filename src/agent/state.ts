@@ -1,6 +1,6 @@
 /**
  * The agent's LMDB environment in the state dir: users (token hashes), locks,
- * lock history and runs. Writes go through transactionSync (TRAPS.md: async
+ * lock history and runs. Writes go through transactionSync (docs/development.md "LMDB": async
  * transaction callbacks hang under Bun).
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * The upload zip, agent side: every entry is checked before anything is
- * written, so a hostile zip leaves the run folder empty (SPEC §6).
+ * written, so a hostile zip leaves the run folder empty (docs/usage.md "Runs").
  * @module
  */
 import fs from "node:fs";
@@ -38,7 +38,7 @@ export async function unpackUpload(zipPath: string, runDir: string, opts: Unpack
     const zip = { path: zipPath, fd, size: fs.fstatSync(fd).size };
     for (const folder of plan.folders) fs.mkdirSync(folder, { recursive: true });
     // Creating files is the slow part (seconds on a busy disk); writing async, a few at a time,
-    // keeps the agent streaming other runs' output meanwhile (SPEC §6: within 100 ms).
+    // keeps the agent streaming other runs' output meanwhile (docs/usage.md "Runs": output within 100 ms).
     const fewAndSmall = plan.files.length <= FEW_FILES && plan.files.every(({ entry }) => isSmall(entry));
     if (fewAndSmall) for (const { entry, target } of plan.files) writeSmallSync(zip, entry, target);
     else await inParallel(plan.files, WRITERS, ({ entry, target }) => writeEntry(zip, entry, target));
@@ -185,7 +185,7 @@ function dataStart({ fd, size }: ZipFile, entry: ZipEntry): number {
   return start;
 }
 
-/** Inflates with node's native zlib: several times faster than unzipper's streams (TRAPS "Zips"). */
+/** Inflates with node's native zlib: several times faster than unzipper's streams (docs/development.md "Zips"). */
 function readSmall({ fd }: ZipFile, entry: ZipEntry, start: number): Uint8Array {
   const raw = Buffer.alloc(entry.compressedSize);
   fs.readSync(fd, raw, 0, raw.length, start);

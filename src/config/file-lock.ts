@@ -1,6 +1,6 @@
 /**
- * An advisory lock on a lock file, held for one short step (SPEC §5 "Client
- * storage"). The file is created exclusively and holds the owner's pid, so a
+ * An advisory lock on a lock file, held for one short step (docs/usage.md
+ * "Configuration"). The file is created exclusively and holds the owner's pid, so a
  * lock left by a dead process is recognised and taken over.
  * @module
  */

@@ -1,4 +1,4 @@
-/** Where keg and keg-agent keep their files (SPEC §3, §4). @module */
+/** Where keg and keg-agent keep their files (docs/cli.md). @module */
 import { homedir } from "node:os";
 import { join } from "node:path";
 

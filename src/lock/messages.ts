@@ -1,4 +1,4 @@
-/** The exact lock sentences of SPEC §5, written once. @module */
+/** The exact lock sentences of docs/locks.md, written once. @module */
 import type { CommandLock, UserLock } from "./rules.ts";
 
 const since = (lock: UserLock) => `since ${lock.since}${lock.note ? `, note: ${lock.note}` : ""}`;
@@ -12,7 +12,7 @@ export const messages = {
   alreadyLocked: (box: string, lock: UserLock) => `Box '${box}' is already locked by ${lock.user} (${since(lock)})`,
   unlocked: (box: string) => `Box '${box}' unlocked`,
   notLocked: (box: string) => `Box '${box}' is not locked`,
-  /** what a waiter is told it waits for (SPEC §5 "Waiting") */
+  /** what a waiter is told it waits for (docs/locks.md "Waiting in line") */
   waitingBusy: (lock: CommandLock) => `busy — '${lock.command}' by ${lock.user}`,
   waitingLocked: (lock: UserLock) => `locked by ${lock.user}${lock.note ? ` (${lock.note})` : ""}`,
   unlockNeedsForce: (box: string, lock: UserLock) => `Box '${box}' is locked by ${lock.user}. Use --force to unlock it.`,

@@ -1,5 +1,5 @@
 /**
- * The lock rules of SPEC §5 as pure functions: given the lock state, the
+ * The lock rules of docs/locks.md as pure functions: given the lock state, the
  * caller and the time, say what happens. No I/O; src/lock/store.ts applies the
  * decisions inside one LMDB write transaction.
  * @module
@@ -63,5 +63,5 @@ export function decideUnlock(state: LockState, user: string, force: boolean): Un
   return { ok: false, holder: state.user };
 }
 
-/** ISO 8601 UTC to the second (SPEC §5). */
+/** ISO 8601 UTC to the second (docs/locks.md). */
 export const isoSeconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");

@@ -125,7 +125,7 @@ export class LockStore {
     return released;
   }
 
-  /** At start-up: command locks of a previous life are void (SPEC §5). */
+  /** At start-up: command locks of a previous life are void (docs/locks.md). */
   clearCommandLock(): void {
     this.state.root.transactionSync(() => {
       const lock = this.state.locks.get(COMMAND) as CommandLock | undefined;

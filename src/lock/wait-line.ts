@@ -1,5 +1,5 @@
 /**
- * Waiting for a box (`--wait`, SPEC §5): a first-come-first-served line held by
+ * Waiting for a box (`--wait`, docs/locks.md): a first-come-first-served line held by
  * the agent. On every change of lock state (and once a second, since a lock
  * can go stale without an event) the line itself tries its waiters in order,
  * synchronously, so the earliest waiter that may go, goes, whatever its client

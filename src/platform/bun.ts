@@ -18,7 +18,7 @@ export function listen(options: ServeOptions): Listener {
     port: options.port,
     maxRequestBodySize: options.maxRequestBodySize,
     // Streamed run output may be quiet for a while; keepalive frames come every
-    // --keepalive seconds, well inside this (TRAPS.md "Serving and streaming").
+    // --keepalive seconds, well inside this (docs/development.md "Serving and streaming").
     idleTimeout: 255,
     fetch: (request, server) => options.fetch(request, server),
   });
@@ -49,7 +49,7 @@ export type SpawnedRun = {
 
 /**
  * Starts a process as its own session and group leader (so the whole group can
- * be signalled) with a fourth pipe as its fd 3 (TRAPS.md "Processes").
+ * be signalled) with a fourth pipe as its fd 3 (docs/development.md "Processes").
  */
 export function spawnRun(argv: string[], options: { cwd: string; env: Record<string, string> }): SpawnedRun {
   const proc = Bun.spawn(argv, {

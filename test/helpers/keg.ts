@@ -48,3 +48,9 @@ export async function userWithBox(agent: { url: string; addUser(name: string): P
   if (added.code !== 0) throw new Error(`boxes add failed: ${added.stderr}`);
   return Object.assign(keg, { token, box });
 }
+
+/** `ARGS --box BOX`, with `--box` before any `--` (what follows belongs to the script). */
+export const withBox = (args: string[], box = "lab") => {
+  const dashes = args.indexOf("--");
+  return dashes < 0 ? [...args, "--box", box] : [...args.slice(0, dashes), "--box", box, ...args.slice(dashes)];
+};

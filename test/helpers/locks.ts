@@ -1,16 +1,16 @@
 /**
- * What the lock tests (issue 5) share: an agent with several users, each with
+ * What the lock tests share: an agent with several users, each with
  * box `lab` in their own KEG_HOME, a temp folder of scripts, keg processes
- * whose output is read as it comes, and the exact SPEC §5 sentences.
+ * whose output is read as it comes, and the exact sentences of docs/locks.md.
  */
 import { rmSync, writeFileSync } from "node:fs";
 import { startAgent, type Agent, type AgentOptions } from "./agent.ts";
-import { userWithBox, type KegResult } from "./keg.ts";
+import { userWithBox, withBox, type KegResult } from "./keg.ts";
 import { StreamText } from "./run.ts";
 import { tempDir, type TempDir } from "./tmp.ts";
 import { until } from "./until.ts";
 
-/** ISO 8601 UTC to the second (SPEC §5). */
+/** ISO 8601 UTC to the second (docs/locks.md). */
 export const ISO = String.raw`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z`;
 
 /** Scripts the lock tests run. `GO` files are absolute paths the test creates to let a script end. */
@@ -84,10 +84,6 @@ export type LockBox = {
   [Symbol.asyncDispose](): Promise<void>;
 };
 
-export const withBox = (args: string[], box = "lab") => {
-  const dashes = args.indexOf("--");
-  return dashes < 0 ? [...args, "--box", box] : [...args.slice(0, dashes), "--box", box, ...args.slice(dashes)];
-};
 
 export function running(proc: ReturnType<typeof Bun.spawn>): Running {
   const out = new StreamText(proc.stdout as ReadableStream<Uint8Array>);
@@ -140,7 +136,7 @@ export async function lockBox(names: string[], options: AgentOptions = {}): Prom
     go: (path) => writeFileSync(path, ""),
     async addUsers(more) {
       // Tokens one at a time: concurrent `keg-agent users add` beside a serving
-      // agent has been seen to lose a token (reported with issue 5's tests).
+      // agent has been seen to lose a token.
       const tokens: string[] = [];
       for (const name of more) tokens.push(await agent.addUser(name));
       await Promise.all(more.map(async (name, i) => (users[name] = await lockUser(agent, name, dir, "lab", tokens[i]))));

@@ -1,11 +1,11 @@
 /**
- * What the run tests (issue 4) share: an agent with one user and box `lab`, a
+ * What the run tests share: an agent with one user and box `lab`, a
  * temp folder for scripts and downloads, keg's output read as it comes, and a
  * process check that counts a zombie as gone.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { startAgent, type Agent, type AgentOptions } from "./agent.ts";
-import { userWithBox, type KegResult } from "./keg.ts";
+import { userWithBox, withBox, type KegResult } from "./keg.ts";
 import { tempDir, type TempDir } from "./tmp.ts";
 import { isAlive, until } from "./until.ts";
 
@@ -32,11 +32,6 @@ export async function runBox(files: Record<string, string> = {}, options: AgentO
     throw new Error(`${(error as Error).message}\nagent ${alive ? "running" : `exited (${agent.proc.exitCode ?? agent.proc.signalCode})`}, its output: ${agent.output()}`);
   }
   const dir = tempDir("keg-run-", files);
-  // Before any `--`: what follows it belongs to the script.
-  const withBox = (args: string[]) => {
-    const dashes = args.indexOf("--");
-    return dashes < 0 ? [...args, "--box", "lab"] : [...args.slice(0, dashes), "--box", "lab", ...args.slice(dashes)];
-  };
   return {
     agent,
     user,
@@ -115,7 +110,7 @@ export function rssBytes(pid: number): number {
   return Number(match![1]) * 1024;
 }
 
-/** The real interpreter behind `python3` (a pyenv shim costs ~100 ms a start; TRAPS.md). */
+/** The real interpreter behind `python3` (a pyenv shim costs ~100 ms a start; docs/development.md "Processes"). */
 export const realPython = (() => {
   let found: string | undefined;
   return () => (found ??= Bun.spawnSync(["python3", "-c", "import sys; print(sys.executable)"]).stdout.toString().trim());

@@ -1,7 +1,7 @@
 /** src/args.ts: keg's strict word parser (docs/cli.md "Words and options"). */
 import { describe, expect, test } from "bun:test";
 import { parseInteger, parsePositive, parseSeconds, parseWords, takeFlag, type ArgDefs } from "../../src/args.ts";
-import { KegError } from "../../src/errors.ts";
+import { thrownKegError } from "../helpers/errors.ts";
 
 const defs = {
   box: { type: "string" },
@@ -14,16 +14,7 @@ const defs = {
 
 const none = { box: undefined, env: [], detach: false, port: [], json: false, wait: undefined };
 
-/** Runs `parse` and returns the KegError it throws (fails the test if it does not). */
-function usageFailure(parse: () => unknown): KegError {
-  try {
-    parse();
-  } catch (error) {
-    expect(error).toBeInstanceOf(KegError);
-    return error as KegError;
-  }
-  throw new Error("expected a usage error");
-}
+const usageFailure = thrownKegError;
 
 describe("typed values", () => {
   test("a required string is a string, a multiple one a string[], a boolean a boolean, at compile time and at run time", () => {

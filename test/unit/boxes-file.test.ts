@@ -1,10 +1,11 @@
-/** src/config/boxes.ts: the CLI's box registry (SPEC §4, §5 "Client storage"). */
+/** src/config/boxes.ts: the CLI's box registry (docs/cli.md, docs/usage.md "Configuration"). */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readBoxes, resolveBox, updateBoxes, type Box } from "../../src/config/boxes.ts";
 import { KegError } from "../../src/errors.ts";
 import { tempDir, type TempDir } from "../helpers/tmp.ts";
+import { thrownKegError } from "../helpers/errors.ts";
 
 let dir: TempDir;
 let home: string;
@@ -27,16 +28,6 @@ afterEach(() => {
 
 const box = (name: string, extra: Partial<Box> = {}): Box => ({ name, address: `http://${name}:7350`, token: `tok-${name}`, ...extra });
 const boxesJson = () => join(home, "boxes.json");
-
-function thrown(fn: () => unknown): KegError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(KegError);
-    return error as KegError;
-  }
-  throw new Error("expected a KegError");
-}
 
 describe("readBoxes / updateBoxes", () => {
   test("no file yet reads as no boxes and creates nothing", () => {
@@ -103,7 +94,7 @@ describe("readBoxes / updateBoxes", () => {
   test("a torn or hand-broken boxes.json is an error naming the file, not an empty list", async () => {
     await updateBoxes(() => [box("a")]);
     writeFileSync(boxesJson(), '{"boxes": [');
-    const error = thrown(() => readBoxes());
+    const error = thrownKegError(() => readBoxes());
     expect({ code: error.code, exitCode: error.exitCode }).toEqual({ code: "failed", exitCode: 1 });
     expect(error.message).toContain(boxesJson());
   });
@@ -123,13 +114,13 @@ describe("resolveBox", () => {
 
   test("an unknown name is exit 1 listing the known names", async () => {
     await updateBoxes(() => [box("alpha"), box("beta")]);
-    const error = thrown(() => resolveBox("nope", {}));
+    const error = thrownKegError(() => resolveBox("nope", {}));
     expect({ code: error.code, exitCode: error.exitCode }).toEqual({ code: "not_found", exitCode: 1 });
     expect(error.message).toBe("Unknown box 'nope'. Known boxes: alpha, beta.");
   });
 
   test("an unknown name with no boxes at all says how to add one", () => {
-    const error = thrown(() => resolveBox("nope", {}));
+    const error = thrownKegError(() => resolveBox("nope", {}));
     expect(error.exitCode).toBe(1);
     expect(error.message).toContain("Unknown box 'nope'");
     expect(error.message).toContain("keg boxes add");
@@ -146,10 +137,10 @@ describe("resolveBox", () => {
   });
 
   test("an address without KEG_TOKEN, or no box at all, is a usage error saying what to set", () => {
-    const noToken = thrown(() => resolveBox("http://127.0.0.1:7350", {}));
+    const noToken = thrownKegError(() => resolveBox("http://127.0.0.1:7350", {}));
     expect({ code: noToken.code, exitCode: noToken.exitCode }).toEqual({ code: "usage", exitCode: 2 });
     expect(noToken.message).toContain("KEG_TOKEN");
-    const none = thrown(() => resolveBox(undefined, {}));
+    const none = thrownKegError(() => resolveBox(undefined, {}));
     expect(none.exitCode).toBe(2);
     expect(none.message).toContain("KEG_BOX");
   });

@@ -1,4 +1,4 @@
-/** The pure lock rules of SPEC §5 (src/lock/rules.ts) and their exact sentences (src/lock/messages.ts). */
+/** The pure lock rules of docs/locks.md (src/lock/rules.ts) and their exact sentences (src/lock/messages.ts). */
 import { describe, expect, test } from "bun:test";
 import { messages } from "../../src/lock/messages.ts";
 import {
@@ -24,7 +24,7 @@ const command = (user: string, activityAgoMs: number, generation = 7): CommandLo
 });
 const userLock = (user: string, note?: string): UserLock => ({ user, since: "2026-03-20T13:00:00Z", ...(note ? { note } : {}) });
 
-describe("isStale: inactivity of at least the TTL (SPEC §5 counts inactivity, not age)", () => {
+describe("isStale: inactivity of at least the TTL (docs/locks.md counts inactivity, not age)", () => {
   test.each([
     ["just touched", 0, false],
     ["1 ms short of the TTL", TTL - 1, false],
@@ -110,7 +110,7 @@ describe("isoSeconds: ISO 8601 UTC to the second", () => {
   });
 });
 
-describe("messages: the exact sentences of SPEC §5", () => {
+describe("messages: the exact sentences of docs/locks.md", () => {
   const box = "lab-box";
   const busy = (cmd: CommandLock["command"]) => ({ ...command("alice", 0), command: cmd });
 
@@ -146,7 +146,7 @@ describe("messages: the exact sentences of SPEC §5", () => {
     );
   });
 
-  test("what a waiter is told (SPEC §5 'Waiting')", () => {
+  test("what a waiter is told (docs/locks.md 'Waiting in line')", () => {
     expect(`waiting for ${box}: #2 in line, ${messages.waitingBusy(busy("python"))}`).toBe("waiting for lab-box: #2 in line, busy — 'python' by alice");
     expect(messages.waitingLocked(userLock("alice"))).toBe("locked by alice");
     expect(messages.waitingLocked(userLock("alice", "flashing"))).toBe("locked by alice (flashing)");

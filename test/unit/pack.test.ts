@@ -1,4 +1,4 @@
-/** src/client/pack.ts: the upload zip's layout, includes and links (SPEC §4 "Includes"). */
+/** src/client/pack.ts: the upload zip's layout, includes and links (docs/usage.md "Runs"). */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";

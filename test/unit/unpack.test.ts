@@ -1,4 +1,4 @@
-/** src/agent/unpack.ts: the run folder from an upload, and the zips it refuses (SPEC §6). */
+/** src/agent/unpack.ts: the run folder from an upload, and the zips it refuses (docs/usage.md "Runs"). */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";

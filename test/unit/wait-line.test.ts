@@ -1,5 +1,5 @@
 /**
- * The waiting line of `--wait` (SPEC §5 "Waiting", src/lock/wait-line.ts) with
+ * The waiting line of `--wait` (docs/locks.md "Waiting in line", src/lock/wait-line.ts) with
  * fake attempts: first come, first served, position updates, the wait running
  * out, and a waiter that goes away losing its place.
  */

@@ -1,4 +1,4 @@
-"""keg: structured output for scripts run by keg (SPEC section 4).
+"""keg: structured output for scripts run by keg (docs/usage.md "Runs").
 
 Standard library only (a fresh box has no PyYAML), Python 3.8+.
 

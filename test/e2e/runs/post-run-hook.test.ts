@@ -1,8 +1,8 @@
-/** SPEC §4/§6: the post-run hook runs after each run, and keg returns only after it, with the lock released. */
+/** docs/usage.md "Post-run hook": the post-run hook runs after each run, and keg returns only after it, with the lock released. */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { tempDir } from "../helpers/tmp.ts";
-import { runBox } from "../helpers/run.ts";
+import { tempDir } from "../../helpers/tmp.ts";
+import { runBox } from "../../helpers/run.ts";
 
 setDefaultTimeout(60_000);
 

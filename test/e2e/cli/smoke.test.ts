@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
-import { startAgent } from "../helpers/agent.ts";
-import { userWithBox } from "../helpers/keg.ts";
+import { startAgent } from "../../helpers/agent.ts";
+import { userWithBox } from "../../helpers/keg.ts";
 
 test("an agent serves and a box can be added and listed", async () => {
   await using agent = await startAgent();

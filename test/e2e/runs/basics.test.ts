@@ -1,16 +1,16 @@
 /**
- * Issue 4 on the compiled binaries with real Python: exit codes and the two
- * output streams (acceptance 1), arguments and environment (2), live output
- * (3), includes, add-files and directory runnables (5). SPEC §4, §6.
+ * On the compiled binaries with real Python: exit codes and the two
+ * output streams, arguments and environment, live output, includes,
+ * add-files and directory runnables. docs/cli.md, docs/usage.md "Runs".
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { runBox, StreamText } from "../helpers/run.ts";
+import { runBox, StreamText } from "../../helpers/run.ts";
 
 setDefaultTimeout(60_000);
 
-describe("exit codes and streams (acceptance 1)", () => {
+describe("exit codes and streams", () => {
   test.concurrent("the script's own code, 128+9 for a self-SIGKILL, stdout and stderr kept apart", async () => {
     await using box = await runBox({
       "ok.py": 'import sys\nprint("to-out")\nprint("to-err", file=sys.stderr)\n',
@@ -32,7 +32,7 @@ describe("exit codes and streams (acceptance 1)", () => {
   });
 });
 
-describe("arguments and environment (acceptance 2)", () => {
+describe("arguments and environment", () => {
   const script = [
     "import json, os, sys",
     "names = ['KEG_PROCESS_ID', 'KEG_RUNNABLE', 'KEG_BOX', 'KEG_OUTPUT_CHANNEL', 'PYTHONUNBUFFERED', 'FROM_ENV', 'SECOND', 'FROM_PASSENV']",
@@ -59,7 +59,7 @@ describe("arguments and environment (acceptance 2)", () => {
       SECOND: "2",
       FROM_PASSENV: "passed through",
     });
-    // The run folder is the working directory (SPEC §4 "Includes").
+    // The run folder is the working directory (docs/usage.md "Runs").
     expect(seen.cwd).toBe(join(box.agent.stateDir, "runs", seen.env.KEG_PROCESS_ID, "work"));
   });
 
@@ -75,7 +75,7 @@ describe("arguments and environment (acceptance 2)", () => {
   });
 });
 
-describe("live output (acceptance 3)", () => {
+describe("live output", () => {
   test.concurrent("a printed line is on keg's stdout within 1 s, while the script still sleeps", async () => {
     await using box = await runBox({
       "slow.py": "import time\nprint('printed at', repr(time.time()))\ntime.sleep(3)\nprint('done')\n",
@@ -92,7 +92,7 @@ describe("live output (acceptance 3)", () => {
   });
 });
 
-describe("uploads: includes, add-files, directories (acceptance 5)", () => {
+describe("uploads: includes, add-files, directories", () => {
   test.concurrent("a .keg.json include is importable and an --add-file is readable, side by side in the run folder", async () => {
     await using box = await runBox({
       // .keg.json is looked up from the script's folder upward.

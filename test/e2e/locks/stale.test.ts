@@ -1,13 +1,13 @@
 /**
- * Issue 5, acceptance 5 on the compiled binaries, with `--command-lock-ttl 3
+ * On the compiled binaries, with `--command-lock-ttl 3
  * --keepalive 1`: a frozen (SIGSTOPped) keg keeps its lock while fresh and
  * loses it after the TTL; a live keg keeps it through a long silence; and the
  * woken old keg can neither release nor download on the new holder's cycle
- * (fencing, SPEC §5).
+ * (fencing, docs/locks.md).
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { history, listed, lockBox, say, untilFree } from "../helpers/locks.ts";
+import { history, listed, lockBox, say, untilFree } from "../../helpers/locks.ts";
 
 setDefaultTimeout(60_000);
 
@@ -76,7 +76,7 @@ test.concurrent("killing the stale holder's run with --kill does not free the ne
   await using bobRun = bob.start(["exec", "--", "sh", "-c", `echo bob-ready; while [ ! -e '${bobGo}' ]; do sleep 0.02; done`]);
   await bobRun.out.waitFor(/^bob-ready\n/);
 
-  // The stale run is left alone and stays in ps (SPEC §5) until alice kills it.
+  // The stale run is left alone and stays in ps (docs/locks.md) until alice kills it.
   const runs = JSON.parse((await alice.run(["python", "ps", "--json"])).stdout) as { id: string; runnable: string; status: string }[];
   const aliceRun = runs.find((r) => r.runnable === "quiet.py")!;
   expect(aliceRun.status).toBe("running");

@@ -1,18 +1,18 @@
 /**
- * Issue 5, acceptance 1 on the compiled binaries: the command lock refuses
- * every other caller, the holder included, with SPEC §5's exact sentence and
+ * On the compiled binaries: the command lock refuses
+ * every other caller, the holder included, with docs/locks.md's exact sentence and
  * exit 75, and is released on every way out of a cycle.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { lockBox, say, untilFree } from "../helpers/locks.ts";
-import { until } from "../helpers/until.ts";
+import { lockBox, say, untilFree } from "../../helpers/locks.ts";
+import { until } from "../../helpers/until.ts";
 
 setDefaultTimeout(60_000);
 
 const free = { code: 0, stdout: "", stderr: "" };
 
-describe("the command lock (acceptance 1)", () => {
+describe("the command lock", () => {
   test.concurrent("busy: another user and the holder get the exact sentence and 75; free right after exit 0", async () => {
     await using box = await lockBox(["alice", "bob"]);
     const { alice, bob } = box.users;
@@ -25,7 +25,7 @@ describe("the command lock (acceptance 1)", () => {
     expect(await alice.run(["exec", "--", "true"])).toEqual(refused);
     expect(await bob.run(["python", "run", "ok.py"])).toEqual(refused);
     expect(await bob.run(["python", "run", "ok.py", "--download", "out.txt"])).toEqual(refused);
-    // Skipping checks (SPEC §5): ps never checks locks.
+    // Skipping checks (docs/locks.md): ps never checks locks.
     expect((await bob.run(["python", "ps"])).code).toBe(0);
 
     box.go(go);
@@ -40,7 +40,7 @@ describe("the command lock (acceptance 1)", () => {
     await using held = alice.start(["exec", "--", "sh", "-c", `echo ready; while [ ! -e '${go}' ]; do sleep 0.02; done`]);
     await held.out.waitFor(/^ready\n/);
     expect(await bob.run(["exec", "--", "true"])).toEqual({ code: 75, stdout: "", stderr: say.busy("alice", "exec") });
-    // boxes list's Busy column uses the same word (SPEC §5).
+    // boxes list's Busy column uses the same word (docs/locks.md).
     const listed = JSON.parse((await bob.plain(["boxes", "list", "--json"])).stdout);
     expect(listed).toMatchObject([{ name: "lab", busy: "alice (exec)", locked_by: null }]);
     box.go(go);
@@ -87,7 +87,7 @@ describe("the command lock (acceptance 1)", () => {
     const { result } = await untilFree(() => bob.run(["exec", "--", "true"]), say.busy("alice"), 5_000);
     expect(result).toEqual(free);
     expect(performance.now() - killed).toBeLessThan(5_000);
-    // SPEC §5: an attached run whose client drops is stopped.
+    // docs/locks.md: an attached run whose client drops is stopped.
     await until(
       async () => {
         const runs = JSON.parse((await bob.run(["python", "ps", "--json"])).stdout) as { runnable: string; status: string }[];

@@ -1,9 +1,9 @@
-/** Issue 4: a progress line on a terminal for uploads and downloads over a few MB; none off a terminal. */
+/** A progress line on a terminal for uploads and downloads over a few MB; none off a terminal. */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import { kegBin } from "../helpers/bin.ts";
-import { runBox } from "../helpers/run.ts";
+import { kegBin } from "../../helpers/bin.ts";
+import { runBox } from "../../helpers/run.ts";
 
 setDefaultTimeout(60_000);
 

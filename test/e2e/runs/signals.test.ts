@@ -1,19 +1,19 @@
 /**
- * Issue 4 on the compiled binaries with real Python: how runs end.
- * `--timeout` (acceptance 6), Ctrl-C (7), a CLI killed outright (10), and a
- * long-silent script kept alive by keepalives (11). SPEC §4 "Exit codes",
- * §5 (a dropped client's run is stopped), §6.
+ * On the compiled binaries with real Python: how runs end.
+ * `--timeout`, Ctrl-C, a CLI killed outright, and a
+ * long-silent script kept alive by keepalives. docs/cli.md "Exit codes",
+ * docs/locks.md (a dropped client's run is stopped).
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isRunning, readIfThere, runBox, StreamText, expectNextRunWorks } from "../helpers/run.ts";
-import { until } from "../helpers/until.ts";
+import { isRunning, readIfThere, runBox, StreamText, expectNextRunWorks } from "../../helpers/run.ts";
+import { until } from "../../helpers/until.ts";
 
 setDefaultTimeout(60_000);
 
-describe("--timeout (acceptance 6)", () => {
+describe("--timeout", () => {
   test.concurrent("a sleeper gets SIGTERM after 1 s: exit 124", async () => {
     await using box = await runBox({ "sleeper.py": "import time\nprint('sleeping')\ntime.sleep(30)\n" });
     const result = await box.run(["python", "run", "sleeper.py", "--timeout", "1"]);
@@ -44,7 +44,7 @@ const withChild = (pidFile: string) =>
     "time.sleep(60)",
   ].join("\n");
 
-describe("stopping a run from the CLI side (acceptance 7, 10)", () => {
+describe("stopping a run from the CLI side", () => {
   test.concurrent("SIGINT to keg: exit 130, the script and its child are gone, and the next run works", async () => {
     await using box = await runBox();
     const pidFile = box.dir.join("pids");
@@ -64,7 +64,7 @@ describe("stopping a run from the CLI side (acceptance 7, 10)", () => {
     expect(stderr.text).toContain("stopping the run on the box");
     await until(() => !isRunning(script) && !isRunning(child), { deadlineMs: 10_000, what: "the script and its child to end" });
 
-    // keg left only after the box released its command lock (SPEC §4), so this starts at once.
+    // keg left only after the box released its command lock (docs/cli.md), so this starts at once.
     await Bun.write(box.dir.join("again.py"), "print('again')\n");
     const again = await box.run(["python", "run", "again.py"]);
     expect(again).toMatchObject({ code: 0, stdout: "again\n", stderr: "" });
@@ -117,7 +117,7 @@ describe("stopping a run from the CLI side (acceptance 7, 10)", () => {
   });
 });
 
-describe("a lost stream (SPEC §4 exit codes)", () => {
+describe("a lost stream (docs/cli.md 'Exit codes')", () => {
   test.concurrent("the agent dies mid-run: keg exits 255 and says the exit code is unknown", async () => {
     await using box = await runBox();
     const pidFile = box.dir.join("pid");
@@ -145,7 +145,7 @@ describe("a lost stream (SPEC §4 exit codes)", () => {
   });
 });
 
-describe("a quiet script (acceptance 11)", () => {
+describe("a quiet script", () => {
   test.concurrent("25 s without output under the default --keepalive 20 still ends with the script's exit code", async () => {
     await using box = await runBox({ "quiet.py": "import sys, time\ntime.sleep(25)\nsys.exit(5)\n" });
     const result = await box.run(["python", "run", "quiet.py"]);

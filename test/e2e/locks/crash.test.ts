@@ -1,10 +1,10 @@
 /**
- * Issue 5, acceptance 4 on the compiled binaries: an agent SIGKILLed mid-run
+ * On the compiled binaries: an agent SIGKILLed mid-run
  * and restarted on the same state dir clears its previous life's command lock
- * at once (a long TTL rules staleness out) and keeps the user lock (SPEC §5).
+ * at once (a long TTL rules staleness out) and keeps the user lock (docs/locks.md).
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { history, ISO, listed, lockBox, say } from "../helpers/locks.ts";
+import { history, ISO, listed, lockBox, say } from "../../helpers/locks.ts";
 
 setDefaultTimeout(60_000);
 
@@ -23,7 +23,7 @@ test.concurrent("after a crash mid-run the box is free at once and the user lock
   expect(await alice.run(["exec", "--", "true"])).toEqual({ code: 75, stdout: "", stderr: say.busy("alice") });
 
   await box.agent.kill();
-  // The stream was cut: the exit code cannot be known (SPEC §4).
+  // The stream was cut: the exit code cannot be known (docs/cli.md).
   expect((await held.result()).code).toBe(255);
   await using restarted = await box.agent.restart(LONG_TTL);
   expect(restarted.url).toBe(box.agent.url);

@@ -1,11 +1,11 @@
 /**
- * Issue 5, acceptance 6 on the compiled binaries: `--wait` queues on the agent,
+ * On the compiled binaries: `--wait` queues on the agent,
  * first come first served, with the place shown on stderr (one line per change
- * off a terminal), and gives up with 75 when the time runs out (SPEC §5
- * "Waiting").
+ * off a terminal), and gives up with 75 when the time runs out (docs/locks.md
+ * "Waiting in line").
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ISO, lockBox, say } from "../helpers/locks.ts";
+import { ISO, lockBox, say } from "../../helpers/locks.ts";
 
 setDefaultTimeout(60_000);
 

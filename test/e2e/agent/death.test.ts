@@ -1,12 +1,12 @@
 /**
- * SPEC §5 "When the agent restarts (crash, upgrade)…": an attached run that no
+ * docs/locks.md "The command lock" (agent restarts): an attached run that no
  * client can follow is stopped at once when its agent dies; a detached run
  * goes on, stays in ps after the restart, and can be reattached with its code.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { runBox } from "../helpers/run.ts";
-import { isAlive, until } from "../helpers/until.ts";
+import { runBox } from "../../helpers/run.ts";
+import { isAlive, until } from "../../helpers/until.ts";
 
 setDefaultTimeout(60_000);
 

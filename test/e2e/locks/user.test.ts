@@ -1,12 +1,12 @@
 /**
- * Issue 5 on the compiled binaries: user locks with their exact sentences and
- * notes (acceptance 2), `boxes list`'s lock columns and colour (7), and
- * `boxes history` naming who did what (8). SPEC §5.
+ * On the compiled binaries: user locks with their exact sentences and
+ * notes, `boxes list`'s lock columns and colour, and
+ * `boxes history` naming who did what. docs/locks.md.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { startAgent } from "../helpers/agent.ts";
-import { cleanEnv, kegBin } from "../helpers/bin.ts";
-import { history, ISO, listed, lockBox, running, say } from "../helpers/locks.ts";
+import { startAgent } from "../../helpers/agent.ts";
+import { cleanEnv, kegBin } from "../../helpers/bin.ts";
+import { history, ISO, listed, lockBox, running, say } from "../../helpers/locks.ts";
 
 setDefaultTimeout(60_000);
 
@@ -23,7 +23,7 @@ function lockTime(stdout: string, user: string, before: number, after: number): 
   return match[1]!;
 }
 
-describe("user locks (acceptance 2)", () => {
+describe("user locks", () => {
   test.concurrent("lock, already locked, lock again, unlock, not locked, needs --force, --force: exact sentences and codes", async () => {
     await using box = await lockBox(["alice", "bob", "carol"]);
     const { alice, bob, carol } = box.users;
@@ -84,7 +84,7 @@ describe("user locks (acceptance 2)", () => {
     expect(await bob.plain(["exec", "--box", "lab", "--force-command", "--", "echo", "hi"])).toEqual(ran);
     expect(await bob.plain(["python", "--force-command", "run", "ok.py", "--box", "lab"])).toEqual({ code: 0, stdout: "ok\n", stderr: "" });
     expect(await bob.plain(["python", "run", "ok.py", "--box", "lab", "--force-command"])).toEqual({ code: 0, stdout: "ok\n", stderr: "" });
-    // After `--` the word belongs to the program (SPEC §4): not a keg flag.
+    // After `--` the word belongs to the program (docs/cli.md): not a keg flag.
     const since = (await listed(bob)).locked_since!;
     expect(await bob.plain(["exec", "--box", "lab", "--", "echo", "--force-command"])).toEqual({ code: 75, stdout: "", stderr: say.locked("alice", since) });
     // The lock is untouched by the bypasses.
@@ -133,7 +133,7 @@ function parseTable(text: string): Record<string, string>[] {
 
 const headerOf = (text: string) => [...text.split("\n")[0]!.matchAll(/\S+(?: \S+)*/g)].map((m) => m[0]);
 
-describe("boxes list (acceptance 7)", () => {
+describe("boxes list", () => {
   test.concurrent("Locked By and Busy only when some box has one; no escape codes with NO_COLOR", async () => {
     await using box = await lockBox(["alice"]);
     await using other = await startAgent({ name: "other" });
@@ -206,7 +206,7 @@ describe("boxes list (acceptance 7)", () => {
   });
 });
 
-describe("boxes history (acceptance 8)", () => {
+describe("boxes history", () => {
   test.concurrent("lock, unlock, forced unlock (with the holder) and forced command, with who did them", async () => {
     await using box = await lockBox(["alice", "bob"]);
     const { alice, bob } = box.users;

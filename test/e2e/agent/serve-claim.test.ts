@@ -3,7 +3,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { agentCommand, startAgent } from "../helpers/agent.ts";
+import { agentCommand, startAgent } from "../../helpers/agent.ts";
 
 setDefaultTimeout(60_000);
 

@@ -1,14 +1,14 @@
 /**
- * Issue 4, acceptance 12, on the compiled binaries with real Python: a client
+ * On the compiled binaries with real Python: a client
  * that stops reading neither slows the script nor grows the agent's memory,
- * and still gets every byte once it reads again (SPEC §6: output spooled on
+ * and still gets every byte once it reads again (docs/usage.md "Runs": output spooled on
  * the box, sent at the client's pace). Alone in its file: it measures time.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
-import { countBytes, readIfThere, realPython, rssBytes, runBox, StreamText } from "../helpers/run.ts";
-import { tempDir } from "../helpers/tmp.ts";
-import { until } from "../helpers/until.ts";
+import { countBytes, readIfThere, realPython, rssBytes, runBox, StreamText } from "../../helpers/run.ts";
+import { tempDir } from "../../helpers/tmp.ts";
+import { until } from "../../helpers/until.ts";
 
 setDefaultTimeout(90_000);
 

@@ -1,21 +1,21 @@
 /**
- * Issue 3, acceptance 2: dist/keg and dist/keg-agent are standalone. Copied
+ * dist/keg and dist/keg-agent are standalone. Copied
  * alone into an empty directory and run with an empty environment (no Bun, no
  * node_modules, no HOME), they start, and the agent opens its LMDB state (the
- * native addons are embedded: TRAPS.md "Compiling").
+ * native addons are embedded: docs/development.md "Compiling").
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import pkg from "../../package.json" with { type: "json" };
-import { tempDir } from "../helpers/tmp.ts";
+import pkg from "../../../package.json" with { type: "json" };
+import { tempDir } from "../../helpers/tmp.ts";
 
 const VERSION = pkg.version;
 
 // bunfig.toml's `[test] timeout` is not read by bun test (only --timeout and
 // setDefaultTimeout are), so tests that start agents would get 5 s.
 setDefaultTimeout(60_000);
-const dist = join(import.meta.dir, "..", "..", "dist");
+const dist = join(import.meta.dir, "..", "..", "..", "dist");
 
 /** Runs a command under `env -i PATH=/usr/bin:/bin` plus `vars`, in `cwd`. */
 function bare(cwd: string, cmd: string[], vars: Record<string, string> = {}) {

@@ -1,11 +1,11 @@
 /**
- * Issue 5, acceptance 3 on the compiled binaries: 24 processes of 24 users
+ * On the compiled binaries: 24 processes of 24 users
  * race for one box. Exactly one wins a `boxes lock`, 20 trials in a row, and
- * exactly one of 24 `python run`s runs (SPEC §5 "Atomicity").
+ * exactly one of 24 `python run`s runs (docs/locks.md).
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { ISO, lockBox, say, type LockUser } from "../helpers/locks.ts";
-import { until } from "../helpers/until.ts";
+import { ISO, lockBox, say, type LockUser } from "../../helpers/locks.ts";
+import { until } from "../../helpers/until.ts";
 
 setDefaultTimeout(90_000);
 

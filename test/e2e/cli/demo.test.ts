@@ -1,11 +1,11 @@
-/** Issue 3, acceptance 1: `npm run demo` shows the box list, runs hello.py, and leaves nothing running. */
+/** `npm run demo` shows the box list, runs hello.py, and leaves nothing running. */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { cleanEnv } from "../helpers/bin.ts";
+import { cleanEnv } from "../../helpers/bin.ts";
 
 setDefaultTimeout(60_000);
 
-const root = join(import.meta.dir, "..", "..");
+const root = join(import.meta.dir, "..", "..", "..");
 
 function demoAgents(): string[] {
   const ps = Bun.spawnSync(["ps", "-eo", "pid=,args="]);

@@ -1,18 +1,18 @@
 /**
- * Issue 4 on the compiled binaries with real Python: structured records in
- * all four encoders (acceptance 4) and `--download` (8). SPEC §4 "In the
- * script's environment", §6.
+ * On the compiled binaries with real Python: structured records in
+ * all four encoders and `--download`. docs/usage.md
+ * "Runs".
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runBox } from "../helpers/run.ts";
+import { runBox } from "../../helpers/run.ts";
 
 setDefaultTimeout(60_000);
 
 const lines = (text: string) => text.split("\n").filter(Boolean);
 
-describe("structured output (acceptance 4)", () => {
+describe("structured output", () => {
   test.concurrent("JSON, raw, pickle and YAML records arrive, are shown, and --output-file gets one JSON line each", async () => {
     await using box = await runBox({
       "records.py": [
@@ -68,7 +68,7 @@ describe("structured output (acceptance 4)", () => {
   });
 });
 
-describe("downloads (acceptance 8)", () => {
+describe("downloads", () => {
   const writer = [
     "import gzip, os, sys",
     "marker = sys.argv[1]",

@@ -1,16 +1,16 @@
 /**
- * Issue 4, acceptance 9, on the compiled agent: hand-made hostile zips POSTed
+ * On the compiled agent: hand-made hostile zips POSTed
  * straight to /v1/runs are refused with a 400 and write nothing outside the
  * run folder (none is left behind either); an upload over `--max-upload`
- * gets a clear error naming the limit. SPEC §6.
+ * gets a clear error naming the limit. docs/usage.md "Runs".
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { strToU8, zipSync, type Zippable } from "fflate";
-import { encodeRunBody, type RunSpec } from "../../src/wire/api.ts";
-import { runBox, type RunBox } from "../helpers/run.ts";
+import { encodeRunBody, type RunSpec } from "../../../src/wire/api.ts";
+import { runBox, type RunBox } from "../../helpers/run.ts";
 
 setDefaultTimeout(60_000);
 
@@ -31,7 +31,7 @@ function walk(dir: string): string[] {
   });
 }
 
-describe("hostile uploads (acceptance 9)", () => {
+describe("hostile uploads", () => {
   test.concurrent("'..', absolute and symlink entries: 400, nothing written outside, no run folder left", async () => {
     await using box = await runBox();
     const tag = crypto.randomUUID();

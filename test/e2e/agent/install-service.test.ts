@@ -1,7 +1,7 @@
-/** `keg-agent install-service --print`: a systemd unit that runs `serve` with the given flags (SPEC §3). */
+/** `keg-agent install-service --print`: a systemd unit that runs `serve` with the given flags (docs/cli.md "keg-agent serve", docs/api.md). */
 import { expect, test } from "bun:test";
-import { agentCommand } from "../helpers/agent.ts";
-import { agentBin } from "../helpers/bin.ts";
+import { agentCommand } from "../../helpers/agent.ts";
+import { agentBin } from "../../helpers/bin.ts";
 
 test("--print writes the unit with this binary and the serve flags, quoted where needed", async () => {
   const { stdout, code } = await agentCommand(["install-service", "--print", "--listen", "0.0.0.0:7350", "--name", "lab box", "--keepalive", "10"]);

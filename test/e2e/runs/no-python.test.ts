@@ -1,6 +1,6 @@
 /** A box whose --python cannot run: python runs fail clearly (exit 1), exec still works, no lock is left behind. */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { runBox } from "../helpers/run.ts";
+import { runBox } from "../../helpers/run.ts";
 
 setDefaultTimeout(60_000);
 

@@ -1,7 +1,7 @@
 /** `boxes list` with a box that answers but refuses its token: not offline, and the user is told what to do. */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { agentCommand, startAgent } from "../helpers/agent.ts";
-import { userWithBox } from "../helpers/keg.ts";
+import { agentCommand, startAgent } from "../../helpers/agent.ts";
+import { userWithBox } from "../../helpers/keg.ts";
 
 setDefaultTimeout(60_000);
 
