@@ -1,6 +1,6 @@
 /**
  * `--download`: a file from the run folder, as frames of gzip data. A file that
- * is already gzip goes as it is, so the CLI stores it decompressed (SPEC §6).
+ * is already gzip goes as it is, so the CLI stores it decompressed (docs/usage.md "Runs").
  * Paths are checked to stay inside the run folder, links included.
  * @module
  */

@@ -5,7 +5,7 @@
  * @module
  */
 import { KegError } from "../errors.ts";
-import { encodeJsonFrame, Frame } from "../wire/frames.ts";
+import { encodeJsonFrame, Frame, type QueuePlace } from "../wire/frames.ts";
 
 export const frameHeaders = { "content-type": "application/vnd.keg.frames", "cache-control": "no-store" };
 
@@ -34,7 +34,7 @@ export function frameStream(frames: AsyncGenerator<Uint8Array, unknown>, onGone:
 }
 
 /** Turns a line's position updates into `queue` frames; returns what the wait returned. */
-export async function* queueFrames<T>(waiting: AsyncGenerator<{ position: number; blocker: string }, T>): AsyncGenerator<Uint8Array, T> {
+export async function* queueFrames<T>(waiting: AsyncGenerator<QueuePlace, T>): AsyncGenerator<Uint8Array, T> {
   for (;;) {
     const next = await waiting.next();
     if (next.done) return next.value;

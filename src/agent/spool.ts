@@ -1,9 +1,10 @@
 /**
  * A run's framed output on disk, so a slow client neither blocks the script
- * nor grows the agent's memory (SPEC §6). The writer appends whole frames to
- * segment files named by their starting byte offset and deletes the oldest
- * segments beyond the log limit; a reader that falls behind a deleted segment
- * learns how many bytes it missed. Segments always start on a frame boundary.
+ * nor grows the agent's memory (docs/usage.md "Runs"). The writer appends
+ * whole frames to segment files named by their starting byte offset and
+ * deletes the oldest segments beyond the log limit; a reader that falls behind
+ * a deleted segment learns how many bytes it missed. Segments always start on
+ * a frame boundary.
  * @module
  */
 import { closeSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync, writevSync } from "node:fs";

@@ -152,7 +152,7 @@ function readOrders(): { runDir: Promise<string>; agentGone: Promise<void> } {
  * `keg-agent supervise [RUN_DIR]`: without RUN_DIR, takes it from stdin's first
  * line. Events go to the agent on stdout while it is there. For an attached
  * run the agent keeps stdin open; its end means the agent died, and the run,
- * which no client can follow any more, is stopped (SPEC §5).
+ * which no client can follow any more, is stopped (docs/usage.md "Runs").
  */
 export async function supervise(given: string | undefined): Promise<number> {
   const orders = given === undefined ? readOrders() : undefined;

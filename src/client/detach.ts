@@ -1,4 +1,4 @@
-/** `--detach`: start the run, print its id and how to follow or stop it (SPEC §4). @module */
+/** `--detach`: start the run, print its id and how to follow or stop it. @module */
 import { info } from "../log.ts";
 import type { Box } from "../config/boxes.ts";
 import { encodeRunBody, type RunSpec } from "../wire/api.ts";

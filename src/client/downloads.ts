@@ -11,7 +11,7 @@ import { once } from "node:events";
 import { KegError } from "../errors.ts";
 import { Progress } from "./progress.ts";
 
-/** `logs/run.csv.gz` is stored as `run.csv`, decompressed (SPEC §6). */
+/** `logs/run.csv.gz` is stored as `run.csv`, decompressed (docs/usage.md "Runs"). */
 export const localName = (remote: string) => basename(remote).replace(/\.gz$/, "") || basename(remote);
 
 /** Refuses, before the run starts, any download that would replace a local file. */

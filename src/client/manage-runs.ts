@@ -1,11 +1,14 @@
-/** `keg python --kill`, `--kill-all`, `--reattach` (SPEC §4, §6); they never check locks. @module */
+/** `keg python --kill`, `--kill-all`, `--reattach`; they never check locks (docs/locks.md). @module */
 import type { Box } from "../config/boxes.ts";
 import { usageError } from "../errors.ts";
 import { printError, info } from "../log.ts";
-import { decodeJson, Frame, FrameDecoder } from "../wire/frames.ts";
+import { Frame } from "../wire/frames.ts";
 import { isKillSignal, KILL_SIGNALS } from "../wire/names.ts";
+import { EXIT_UNKNOWN, INTERRUPT_CODES } from "./exit-code.ts";
 import { postJson, request } from "./http.ts";
+import { onInterrupt } from "./interrupts.ts";
 import { OutputPrinter } from "./output-printer.ts";
+import { readFrames } from "./read-frames.ts";
 
 export async function killRun(box: Box, id: string, signal = "SIGTERM"): Promise<number> {
   const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
@@ -21,28 +24,32 @@ export async function killAll(box: Box): Promise<number> {
   return 0;
 }
 
-/** Replays the run's output, follows it live and exits with its code; Ctrl-C leaves it running. */
+/**
+ * Replays the run's output, follows it live and exits with its code. SIGINT,
+ * SIGTERM or SIGHUP stop following and leave the run running.
+ */
 export async function reattach(box: Box, id: string): Promise<number> {
-  process.once("SIGINT", () => {
+  const stopListening = onInterrupt((signal) => {
     process.stderr.write(`\nkeg: stopped following; run ${id} goes on\n`);
-    process.exit(130);
+    process.exit(INTERRUPT_CODES[signal]);
   });
-  const response = await request(box, `/v1/runs/${encodeURIComponent(id)}/output`, { timeoutMs: 10_000 });
-  const decoder = new FrameDecoder();
-  const printer = new OutputPrinter();
-  let code: number | undefined;
   try {
-    for await (const chunk of response.body!) {
-      for (const frame of decoder.push(chunk)) {
+    const response = await request(box, `/v1/runs/${encodeURIComponent(id)}/output`, { timeoutMs: 10_000 });
+    const printer = new OutputPrinter();
+    let code: number | undefined;
+    try {
+      for await (const frame of readFrames(response)) {
         if (await printer.show(frame)) continue;
-        if (frame.type === Frame.exit) code = decodeJson<{ code: number }>(frame.payload).code;
+        if (frame.type === Frame.exit) code = frame.payload.code;
       }
+    } catch {}
+    printer.close();
+    if (code === undefined) {
+      printError(`Lost the connection to box '${box.name}' before run ${id} ended; its exit code is unknown.`);
+      return EXIT_UNKNOWN;
     }
-  } catch {}
-  printer.close();
-  if (code === undefined) {
-    printError(`Lost the connection to box '${box.name}' before run ${id} ended; its exit code is unknown.`);
-    return 255;
+    return code;
+  } finally {
+    stopListening();
   }
-  return code;
 }

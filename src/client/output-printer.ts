@@ -6,7 +6,7 @@
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import { warn } from "../log.ts";
-import { decodeJson, Frame, type DecodedFrame } from "../wire/frames.ts";
+import { Frame, type TypedFrame } from "../wire/frames.ts";
 import { decodeRecord, formatRecord, recordJsonLine } from "./records.ts";
 
 export class OutputPrinter {
@@ -42,7 +42,7 @@ export class OutputPrinter {
   }
 
   /** Shows `frame` if it is output; false for the frames the caller handles. */
-  async show(frame: DecodedFrame): Promise<boolean> {
+  async show(frame: TypedFrame): Promise<boolean> {
     switch (frame.type) {
       case Frame.stdout:
         await this.write(process.stdout, frame.payload);
@@ -57,7 +57,7 @@ export class OutputPrinter {
         return true;
       }
       case Frame.dropped:
-        warn(`${decodeJson<{ bytes: number }>(frame.payload).bytes} bytes of output were dropped: this client fell more than the box's --log-limit behind.`);
+        warn(`${frame.payload.bytes} bytes of output were dropped: this client fell more than the box's --log-limit behind.`);
         return true;
       case Frame.keepalive:
         return true;

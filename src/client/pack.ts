@@ -1,7 +1,7 @@
 /**
  * The upload zip, CLI side: the script (or a directory's content), its
  * `.keg.json` includes and the `--add-file`s, laid out as the run folder on
- * the box (SPEC §4 "Includes", §6).
+ * the box (docs/usage.md "Runs").
  * @module
  */
 import fs from "node:fs";
@@ -82,7 +82,7 @@ function checkAddFile(file: string): void {
   }
 }
 
-/** The first `.keg.json` from `start` up to the root wins (SPEC §4). */
+/** The first `.keg.json` from `start` up to the root wins. */
 function readIncludes(start: string): Includes | undefined {
   let dir = path.resolve(start);
   for (;;) {
@@ -110,7 +110,7 @@ function parseKegJson(file: string, dir: string): Includes {
   return { file, dir, map };
 }
 
-/** DEST as a zip path; absolute, empty and `..` are refused (SPEC §4). */
+/** DEST as a zip path; absolute, empty and `..` are refused. */
 function cleanDest(dest: string, file: string): string {
   const parts = dest.replace(/\\/g, "/").split("/");
   const absolute = dest.startsWith("/") || dest.startsWith("\\") || /^[A-Za-z]:/.test(dest);
@@ -187,7 +187,7 @@ class Tree {
   }
 }
 
-/** The agent refuses backslashes in names (SPEC §6); better to say so before uploading. */
+/** The agent refuses backslashes in names (docs/api.md "The run body"); better to say so before uploading. */
 function checkName(zipPath: string, source: string): void {
   if (zipPath.includes("\\")) throw new KegError("failed", `${source} has a backslash in its name, which the box refuses. Rename it.`);
 }
@@ -201,7 +201,7 @@ const STORE_UNDER = 4096;
 
 /**
  * fflate's streaming Zip fed with node's native deflate: about ten times
- * faster than fflate's own deflate for 2,000 small files (TRAPS "Zips").
+ * faster than fflate's own deflate for 2,000 small files.
  */
 function buildZip(tree: Tree, zlib: typeof import("node:zlib") | undefined): { zip: Uint8Array; files: number; bytes: number } {
   const chunks: Uint8Array[] = [];

@@ -1,6 +1,6 @@
 /**
  * A one-line progress display on stderr for transfers over a few MB, only on a
- * terminal (SPEC: uploads and downloads show progress on a TTY).
+ * terminal: uploads and downloads show progress there, never in a pipe or a log.
  * @module
  */
 const MIN_BYTES = 4 * 1024 * 1024;

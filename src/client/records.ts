@@ -1,6 +1,5 @@
 /**
- * Structured-output records on the CLI side (SPEC §4 "In the script's
- * environment"): decode a record's payload by its encoder, show it as one
+ * Structured-output records on the CLI side (docs/usage.md "Runs"): decode a record's payload by its encoder, show it as one
  * terminal line, or write it as one JSON line for `--output-file`.
  * @module
  */

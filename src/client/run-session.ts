@@ -1,19 +1,24 @@
 /**
  * One attached run, CLI side: send the upload, show the frames live (stdout to
  * stdout, stderr to stderr, records decoded), heartbeat while attached, stop
- * the run on Ctrl-C, save downloads, and exit only after the box has ended
- * the cycle (SPEC §4, §5).
+ * the run on SIGINT, SIGTERM or SIGHUP, save downloads, and exit only after
+ * the box has ended the cycle (docs/usage.md "Runs", docs/locks.md "The
+ * command lock").
  * @module
  */
 import type { Box } from "../config/boxes.ts";
 import { KegError } from "../errors.ts";
-import { printError, warn } from "../log.ts";
-import { encodeRunBody, type RunSpec, type StartedInfo } from "../wire/api.ts";
-import { decodeJson, Frame, FrameDecoder } from "../wire/frames.ts";
+import { printError } from "../log.ts";
+import { encodeRunBody, type RunSpec } from "../wire/api.ts";
+import { Frame, type StartedInfo, type TypedFrame } from "../wire/frames.ts";
 import { DownloadWriter } from "./downloads.ts";
+import { EXIT_UNKNOWN, exitCodeFor, INTERRUPT_CODES, unknownExitReason, type Interrupt, type RunOutcome } from "./exit-code.ts";
+import { Heartbeat } from "./heartbeat.ts";
 import { postJson, request } from "./http.ts";
-import { uploadBody } from "./progress.ts";
+import { onInterrupt } from "./interrupts.ts";
 import { OutputPrinter } from "./output-printer.ts";
+import { uploadBody } from "./progress.ts";
+import { readFrames } from "./read-frames.ts";
 import { WaitingDisplay } from "./waiting.ts";
 
 export type SessionOptions = { outputFile?: string; cwd: string };
@@ -21,118 +26,138 @@ export type SessionOptions = { outputFile?: string; cwd: string };
 const UPLOAD_ANSWER_TIMEOUT_MS = 10 * 60_000;
 
 /** Shows frames as they come; returns the exit code once the cycle has ended. */
-export async function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, options: SessionOptions): Promise<number> {
-  const abort = new AbortController();
-  let started: StartedInfo | undefined;
-  let interrupted = false;
-  let answered = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130); // second Ctrl-C: give up waiting
-    interrupted = true;
-    process.stderr.write("\nkeg: stopping the run on the box (Ctrl-C again to leave at once)\n");
-    if (started) postJson(box, `/v1/runs/${started.id}/stop`, {}).catch(() => {});
+export function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, options: SessionOptions): Promise<number> {
+  return new AttachedRun(box, options).run(spec, zip);
+}
+
+/** The state of one attached run, fed one frame at a time. */
+class AttachedRun {
+  private started?: StartedInfo;
+  private interrupt?: Interrupt;
+  /** the box answered the upload (the response's headers came) */
+  private answered = false;
+  private exitCode?: number;
+  private cycleEnded = false;
+  private readonly failedDownloads: string[] = [];
+  private readonly abort = new AbortController();
+  private readonly waiting: WaitingDisplay;
+  private readonly heartbeat: Heartbeat;
+  private readonly printer: OutputPrinter;
+  private readonly downloads: DownloadWriter;
+
+  constructor(
+    private readonly box: Box,
+    options: SessionOptions,
+  ) {
+    this.waiting = new WaitingDisplay(box.name);
+    this.heartbeat = new Heartbeat(box);
+    // `keg … | head`: the reader of our stdout left; stop the run and end as SIGPIPE would.
+    this.printer = new OutputPrinter(options.outputFile, () => this.stopOnBox());
+    this.downloads = new DownloadWriter(options.cwd);
+  }
+
+  async run(spec: RunSpec, zip: Uint8Array): Promise<number> {
+    const stopListening = onInterrupt(this.interrupted);
+    try {
+      let response: Response;
+      try {
+        response = await request(this.box, "/v1/runs", {
+          method: "POST",
+          body: uploadBody(encodeRunBody(spec, zip), "uploading"),
+          headers: { "content-type": "application/octet-stream" },
+          timeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
+          signal: this.abort.signal,
+        });
+      } catch (error) {
+        if (!this.abort.signal.aborted) throw error;
+        printError("Interrupted before the run started.");
+        return exitCodeFor(this.outcome(false));
+      }
+      this.answered = true;
+      let cut: Error | undefined;
+      try {
+        for await (const frame of readFrames(response)) await this.handle(frame);
+      } catch (error) {
+        this.downloads.abort();
+        if (error instanceof KegError) throw error; // a refusal after waiting in line
+        cut = error as Error;
+      }
+      return this.conclude(cut);
+    } finally {
+      this.heartbeat.stop();
+      this.printer.close();
+      stopListening();
+    }
+  }
+
+  private interrupted = (signal: Interrupt): void => {
+    if (this.interrupt) process.exit(INTERRUPT_CODES[signal]); // a second signal: give up waiting
+    this.interrupt = signal;
+    const again = signal === "SIGINT" ? "Ctrl-C again" : `${signal} again`;
+    process.stderr.write(`\nkeg: stopping the run on the box (${again} to leave at once)\n`);
+    if (this.started) this.stopOnBox();
     // Still uploading or waiting in line: leave (the box stops a run whose client went
     // away). Once answered, the `started` frame comes first and its handler asks for the stop.
-    else if (!answered || waiting.waiting) abort.abort();
+    else if (!this.answered || this.waiting.waiting) this.abort.abort();
   };
-  process.on("SIGINT", onSigint);
-  let heartbeat: ReturnType<typeof setInterval> | undefined;
-  const waiting = new WaitingDisplay(box.name);
-  // `keg … | head`: the reader of our stdout left; stop the run and end as SIGPIPE would.
-  let stdoutGone = false;
-  const printer = new OutputPrinter(options.outputFile, () => {
-    stdoutGone = true;
-    if (started) postJson(box, `/v1/runs/${started.id}/stop`, {}).catch(() => {});
-  });
-  try {
-    let response: Response;
-    try {
-      response = await request(box, "/v1/runs", {
-        method: "POST",
-        body: uploadBody(encodeRunBody(spec, zip), "uploading"),
-        headers: { "content-type": "application/octet-stream" },
-        timeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
-        signal: abort.signal,
-      });
-    } catch (error) {
-      if (!abort.signal.aborted) throw error;
-      printError("Interrupted before the run started.");
-      return 130;
-    }
-    answered = true;
-    const decoder = new FrameDecoder();
-    const downloads = new DownloadWriter(options.cwd);
-    const failedDownloads: string[] = [];
-    let exitCode: number | undefined;
-    let ended = false;
-    let warnedStale = false;
-    try {
-      for await (const chunk of response.body!) {
-        for (const frame of decoder.push(chunk)) {
-          if (await printer.show(frame)) continue;
-          if (waiting.handle(frame)) continue;
-          switch (frame.type) {
-            case Frame.started:
-              waiting.done();
-              started = decodeJson<StartedInfo>(frame.payload);
-              if (interrupted || stdoutGone) postJson(box, `/v1/runs/${started.id}/stop`, {}).catch(() => {});
-              if (!started.forced) {
-                const { id, generation } = started;
-                heartbeat = setInterval(() => {
-                  postJson(box, `/v1/runs/${id}/heartbeat`, { generation }).catch((error) => {
-                    if (error instanceof KegError && error.code === "stale" && !warnedStale) {
-                      warnedStale = true;
-                      warn(`${error.message} The run goes on.`);
-                    }
-                  });
-                }, started.keepalive * 1000);
-              }
-              break;
-            case Frame.exit:
-              exitCode = decodeJson<{ code: number }>(frame.payload).code;
-              break;
-            case Frame.file: {
-              const file = decodeJson<{ path: string; size: number }>(frame.payload);
-              await downloads.begin(file.path, file.size);
-              break;
-            }
-            case Frame.file_data:
-              await downloads.data(frame.payload);
-              break;
-            case Frame.file_end: {
-              const end = decodeJson<{ path: string; ok: boolean; error?: string }>(frame.payload);
-              const error = await downloads.end(end.ok, end.error);
-              if (error) failedDownloads.push(`Download of '${end.path}' failed: ${error}.`);
-              break;
-            }
-            case Frame.end:
-              ended = true;
-              break;
-          }
-        }
+
+  /** Asks the box to stop the run, once it has started (until then the `started` handler asks). */
+  private stopOnBox(): void {
+    if (this.started) postJson(this.box, `/v1/runs/${this.started.id}/stop`, {}).catch(() => {});
+  }
+
+  private async handle(frame: TypedFrame): Promise<void> {
+    if (await this.printer.show(frame)) return;
+    if (this.waiting.handle(frame)) return;
+    switch (frame.type) {
+      case Frame.started:
+        this.waiting.done();
+        this.started = frame.payload;
+        if (this.interrupt || this.printer.stdoutGone) this.stopOnBox();
+        this.heartbeat.start(frame.payload);
+        return;
+      case Frame.exit:
+        this.exitCode = frame.payload.code;
+        return;
+      case Frame.file:
+        return this.downloads.begin(frame.payload.path, frame.payload.size);
+      case Frame.file_data:
+        return this.downloads.data(frame.payload);
+      case Frame.file_end: {
+        const { path, ok, error } = frame.payload;
+        const failed = await this.downloads.end(ok, error);
+        if (failed) this.failedDownloads.push(`Download of '${path}' failed: ${failed}.`);
+        return;
       }
-    } catch (error) {
-      downloads.abort();
-      if (error instanceof KegError) throw error; // a refusal after waiting in line
-      if (interrupted && !started) return 130;
-      if (exitCode === undefined || !ended) {
-        if (interrupted && exitCode !== undefined) return 130;
-        printError(`Lost the connection to box '${box.name}' before the run ended (${(error as Error).message}); its exit code is unknown. See 'keg python ps --box ${box.name}'.`);
-        return 255;
-      }
+      case Frame.end:
+        this.cycleEnded = true;
+        return;
     }
-    if (exitCode === undefined) {
-      printError(`The stream from box '${box.name}' ended before the run's exit code arrived. See 'keg python ps --box ${box.name}'.`);
-      return 255;
-    }
-    for (const message of failedDownloads) printError(message);
-    if (interrupted) return 130;
-    if (stdoutGone) return 141;
-    if (failedDownloads.length && exitCode === 0) return 1;
-    return exitCode;
-  } finally {
-    if (heartbeat) clearInterval(heartbeat);
-    printer.close();
-    process.off("SIGINT", onSigint);
+  }
+
+  private outcome(streamCut: boolean): RunOutcome {
+    return {
+      started: this.started !== undefined,
+      exitCode: this.exitCode,
+      cycleEnded: this.cycleEnded,
+      streamCut,
+      interrupt: this.interrupt,
+      stdoutClosed: this.printer.stdoutGone,
+      downloadFailed: this.failedDownloads.length > 0,
+    };
+  }
+
+  /** Says what went wrong, if anything, and gives the exit code. */
+  private conclude(cut: Error | undefined): number {
+    const outcome = this.outcome(cut !== undefined);
+    const code = exitCodeFor(outcome);
+    const unknown = unknownExitReason(outcome);
+    const ps = `See 'keg python ps --box ${this.box.name}'.`;
+    if (code === EXIT_UNKNOWN && unknown === "cut")
+      printError(`Lost the connection to box '${this.box.name}' before the run ended (${cut!.message}); its exit code is unknown. ${ps}`);
+    else if (code === EXIT_UNKNOWN && unknown === "ended")
+      printError(`The stream from box '${this.box.name}' ended before the run's exit code arrived. ${ps}`);
+    if (!unknown) for (const message of this.failedDownloads) printError(message);
+    return code;
   }
 }

@@ -1,10 +1,11 @@
 /**
- * Shows a place in a box's waiting line on stderr (SPEC §5 "Waiting"):
+ * Shows a place in a box's waiting line on stderr (docs/locks.md "Waiting in line"):
  * updated in place on a terminal, a new line whenever it changes otherwise.
  * @module
  */
 import { isErrorCode, KegError } from "../errors.ts";
-import { decodeJson, Frame, FrameDecoder, type DecodedFrame } from "../wire/frames.ts";
+import { Frame, type TypedFrame } from "../wire/frames.ts";
+import { readFrames } from "./read-frames.ts";
 
 export class WaitingDisplay {
   private shown = "";
@@ -15,9 +16,9 @@ export class WaitingDisplay {
   constructor(private readonly box: string) {}
 
   /** Handles queue and error frames; false for any other frame. */
-  handle(frame: DecodedFrame): boolean {
+  handle(frame: TypedFrame): boolean {
     if (frame.type === Frame.queue) {
-      const { position, blocker } = decodeJson<{ position: number; blocker: string }>(frame.payload);
+      const { position, blocker } = frame.payload;
       this.waiting = true;
       const line = `waiting for ${this.box}: #${position} in line${blocker ? `, ${blocker}` : ""}`;
       if (line !== this.shown) {
@@ -28,7 +29,8 @@ export class WaitingDisplay {
     }
     if (frame.type === Frame.error) {
       this.done();
-      const { code, message } = decodeJson<{ code: string; message: string }>(frame.payload);
+      const { code, message } = frame.payload;
+      // An agent of another version may send a code this keg does not know.
       throw new KegError(isErrorCode(code) ? code : "failed", message);
     }
     return false;
@@ -45,14 +47,11 @@ export class WaitingDisplay {
 /** Reads an answer that waited in line: shows the places, returns the `result` frame's value. */
 export async function resultAfterWaiting<T>(boxName: string, response: Response): Promise<T> {
   const display = new WaitingDisplay(boxName);
-  const decoder = new FrameDecoder();
-  for await (const chunk of response.body!) {
-    for (const frame of decoder.push(chunk)) {
-      if (display.handle(frame)) continue;
-      if (frame.type === Frame.result) {
-        display.done();
-        return decodeJson<T>(frame.payload);
-      }
+  for await (const frame of readFrames(response)) {
+    if (display.handle(frame)) continue;
+    if (frame.type === Frame.result) {
+      display.done();
+      return frame.payload as T;
     }
   }
   display.done();

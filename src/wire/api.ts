@@ -45,8 +45,8 @@ export type RunInfo = {
   detached: boolean;
 };
 
-/** The `started` frame. */
-export type StartedInfo = { id: string; generation: number; keepalive: number; forced: boolean };
+/** The `started` frame's payload; the frame payload types live in frames.ts. */
+export type { StartedInfo } from "./frames.ts";
 
 /** POST /v1/runs body: a 4-byte big-endian length, the RunSpec as JSON, then the zip. */
 export function encodeRunBody(spec: RunSpec, zip: Uint8Array): Uint8Array {

@@ -1,44 +1,99 @@
 /**
- * The binary frames of a run's output stream (docs/api.md): a 1-byte type,
- * a 4-byte big-endian payload length, then the payload. The same layout, with
- * the encoder as the type byte, carries records on the script's channel
+ * The binary frames of a run's output stream (docs/api.md "Frames"): a 1-byte
+ * type, a 4-byte big-endian payload length, then the payload. The same layout,
+ * with the encoder as the type byte, carries records on the script's channel
  * (fd 3). Pure code: no I/O.
  * @module
  */
+import type { ErrorCode } from "../errors.ts";
+
 export const Frame = {
   stdout: 1,
   stderr: 2,
-  /** payload: 1 byte encoder (1 raw, 2 pickle, 3 json, 4 yaml), then the encoded value */
   record: 3,
   keepalive: 4,
-  /** JSON: { code, signal, status } */
   exit: 5,
-  /** JSON: { bytes }: output the client fell too far behind to receive */
   dropped: 6,
-  /** JSON: { id, generation, ... }: the run started */
   started: 7,
-  /** JSON: { path, local, size }: a download begins; gzip chunks follow as file_data */
   file: 8,
   file_data: 9,
-  /** JSON: { path, ok, error? }: a download ended */
   file_end: 10,
-  /** JSON: { position, holder }: waiting in line for the box */
   queue: 11,
-  /** JSON: { released, error? }: the cycle is over (lock released, hook run) */
   end: 12,
-  /** JSON: the answer of a request that waited in line (e.g. `boxes lock --wait`) */
   result: 13,
-  /** JSON: { code, message }: the request failed after its stream began */
   error: 14,
 } as const;
-export type FrameType = (typeof Frame)[keyof typeof Frame];
+export type FrameName = keyof typeof Frame;
+export type FrameType = (typeof Frame)[FrameName];
+
+/** `exit`: how the run ended. */
+export type ExitInfo = {
+  /** the exit code; 128+N when killed by signal N, 124/137 after --timeout */
+  code: number;
+  signal: string | null;
+  /** "exited" by itself, "killed" by a signal, "timeout" */
+  status: "exited" | "killed" | "timeout";
+  /** ISO time */
+  ended: string;
+};
+
+/** `started`: the run started; heartbeat its generation every `keepalive` s unless `forced`. */
+export type StartedInfo = { id: string; generation: number; keepalive: number; forced: boolean };
+
+/** `file`: a download begins; `gzip` says the file itself is gzip (sent as it is). */
+export type FileInfo = { path: string; size: number; gzip: boolean };
+
+/** `file_end`: a download ended, whole or not. */
+export type FileEnd = { path: string; ok: boolean; error?: string };
+
+/** `queue`: a place in the box's waiting line and what holds the box. */
+export type QueuePlace = { position: number; blocker: string };
+
+/** `end`: the cycle is over (post-run hook run, lock released). */
+export type CycleEnd = { released: boolean };
+
+/** `error`: the request failed after its stream began. */
+export type ErrorFrame = { code: ErrorCode; message: string };
+
+/** The payload of each frame type: bytes, or the value its JSON holds. */
+export type FramePayloads = {
+  [Frame.stdout]: Uint8Array;
+  [Frame.stderr]: Uint8Array;
+  /** 1 byte encoder (1 raw, 2 pickle, 3 JSON, 4 YAML), then the encoded value */
+  [Frame.record]: Uint8Array;
+  /** sent after --keepalive seconds of silence */
+  [Frame.keepalive]: Record<string, never>;
+  [Frame.exit]: ExitInfo;
+  /** output this client fell too far behind to get */
+  [Frame.dropped]: { bytes: number };
+  [Frame.started]: StartedInfo;
+  [Frame.file]: FileInfo;
+  /** gzip bytes of the current download */
+  [Frame.file_data]: Uint8Array;
+  [Frame.file_end]: FileEnd;
+  [Frame.queue]: QueuePlace;
+  [Frame.end]: CycleEnd;
+  /** the answer of a request that waited in line (`boxes lock --wait`: `{ message, lock }`; a detached run: `{ id }`) */
+  [Frame.result]: unknown;
+  [Frame.error]: ErrorFrame;
+};
+
+/** The frame types whose payload is bytes; every other one carries JSON. */
+export type BytesFrameType = typeof Frame.stdout | typeof Frame.stderr | typeof Frame.record | typeof Frame.file_data;
+export type JsonFrameType = Exclude<FrameType, BytesFrameType>;
+
+/** A frame with its payload decoded; `switch (frame.type)` narrows the payload. */
+export type FrameOf<T extends FrameType> = { type: T; payload: FramePayloads[T] };
+export type TypedFrame = { [T in FrameType]: FrameOf<T> }[FrameType];
 
 export const HEADER_BYTES = 5;
 /** Largest payload accepted: one record of up to 16 MiB plus its encoder byte. */
 export const MAX_PAYLOAD = 16 * 1024 * 1024 + 1;
 
 const knownTypes = new Set<number>(Object.values(Frame));
+const bytesTypes = new Set<number>([Frame.stdout, Frame.stderr, Frame.record, Frame.file_data]);
 
+/** A frame as the decoder cuts it out of the stream: its type byte and raw payload. */
 export type DecodedFrame = { type: number; payload: Uint8Array };
 
 export class FrameError extends Error {}
@@ -55,9 +110,17 @@ export function encodeFrame(type: number, payload: Uint8Array = new Uint8Array(0
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export const encodeJsonFrame = (type: number, value: unknown) => encodeFrame(type, encoder.encode(JSON.stringify(value)));
+export const encodeJsonFrame = <T extends JsonFrameType>(type: T, value: FramePayloads[T]) => encodeFrame(type, encoder.encode(JSON.stringify(value)));
 
-export const decodeJson = <T = any>(payload: Uint8Array): T => JSON.parse(decoder.decode(payload)) as T;
+/** Untyped JSON of a payload; prefer decodeFrame, which knows each frame's type. */
+export const decodeJson = <T = unknown>(payload: Uint8Array): T => JSON.parse(decoder.decode(payload)) as T;
+
+/** Gives a frame of a known type its payload type: bytes stay bytes (a view, no copy), JSON is parsed. */
+export function decodeFrame(frame: DecodedFrame): TypedFrame {
+  if (!knownTypes.has(frame.type)) throw new FrameError(`unknown frame type ${frame.type}`);
+  const payload = bytesTypes.has(frame.type) ? frame.payload : decodeJson(frame.payload);
+  return { type: frame.type, payload } as TypedFrame;
+}
 
 export type DecoderOptions = { maxPayload?: number; isKnownType?: (type: number) => boolean };
 

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { decodeJson, encodeFrame, encodeJsonFrame, Frame, FrameDecoder, FrameError, HEADER_BYTES, MAX_PAYLOAD } from "../../src/wire/frames.ts";
+import { decodeFrame, encodeFrame, encodeJsonFrame, Frame, FrameDecoder, FrameError, HEADER_BYTES, MAX_PAYLOAD, type ExitInfo } from "../../src/wire/frames.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
+const exit: ExitInfo = { code: 7, signal: null, status: "exited", ended: "2026-03-20T13:00:00.000Z" };
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -21,12 +22,41 @@ describe("frame codec", () => {
   });
 
   test("frames round-trip, JSON ones too", () => {
-    const stream = concat(encodeFrame(Frame.stdout, bytes("out")), encodeFrame(Frame.stderr, bytes("err")), encodeJsonFrame(Frame.exit, { code: 7 }));
+    const stream = concat(encodeFrame(Frame.stdout, bytes("out")), encodeFrame(Frame.stderr, bytes("err")), encodeJsonFrame(Frame.exit, exit));
     const frames = new FrameDecoder().push(stream);
     expect(frames.map((f) => f.type)).toEqual([Frame.stdout, Frame.stderr, Frame.exit]);
     expect(text(frames[0]!.payload)).toBe("out");
     expect(text(frames[1]!.payload)).toBe("err");
-    expect(decodeJson(frames[2]!.payload)).toEqual({ code: 7 });
+    expect(decodeFrame(frames[2]!)).toEqual({ type: Frame.exit, payload: exit });
+  });
+
+  test("decodeFrame parses JSON payloads and leaves byte payloads as they are", () => {
+    const out = bytes("{not json");
+    const frames = new FrameDecoder().push(
+      concat(
+        encodeFrame(Frame.stdout, out),
+        encodeJsonFrame(Frame.file, { path: "out/data.csv.gz", size: 12, gzip: true }),
+        encodeJsonFrame(Frame.queue, { position: 2, blocker: "alice's python" }),
+        encodeJsonFrame(Frame.keepalive, {}),
+      ),
+    );
+    const [stdout, file, queue, keepalive] = frames.map(decodeFrame);
+    expect(stdout).toEqual({ type: Frame.stdout, payload: out });
+    expect(file).toEqual({ type: Frame.file, payload: { path: "out/data.csv.gz", size: 12, gzip: true } });
+    expect(queue).toEqual({ type: Frame.queue, payload: { position: 2, blocker: "alice's python" } });
+    expect(keepalive).toEqual({ type: Frame.keepalive, payload: {} });
+  });
+
+  test("decodeFrame narrows the payload by the frame's type", () => {
+    const frame = decodeFrame(new FrameDecoder().push(encodeJsonFrame(Frame.exit, exit))[0]!);
+    // A compile-time check as much as a run-time one: only the exit branch has `code`.
+    const code = frame.type === Frame.exit ? frame.payload.code : undefined;
+    expect(code).toBe(7);
+  });
+
+  test("decodeFrame refuses an unknown type and a JSON frame that is not JSON", () => {
+    expect(() => decodeFrame({ type: 99, payload: new Uint8Array(0) })).toThrow(/unknown frame type 99/);
+    expect(() => decodeFrame({ type: Frame.exit, payload: bytes("{") })).toThrow(SyntaxError);
   });
 
   test("frames split at every byte boundary arrive whole and in order", () => {

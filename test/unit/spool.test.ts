@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { SpoolReader, SpoolWriter, wholeFrames } from "../../src/agent/spool.ts";
-import { decodeJson, encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../../src/wire/frames.ts";
+import { decodeFrame, encodeFrame, encodeJsonFrame, Frame, FrameDecoder, type ExitInfo } from "../../src/wire/frames.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const chunk = (n: number, fill: number) => new Uint8Array(n).fill(fill);
@@ -26,14 +26,15 @@ describe("spool", () => {
     using dir = tempDir();
     const writer = new SpoolWriter(dir.path, 4 * 1024 * 1024);
     for (let i = 0; i < 40; i++) writer.appendFrame(Frame.stdout, chunk(100_000, i));
-    writer.append(encodeJsonFrame(Frame.exit, { code: 0 }));
+    const exit: ExitInfo = { code: 0, signal: null, status: "exited", ended: new Date().toISOString() };
+    writer.append(encodeJsonFrame(Frame.exit, exit));
     writer.close();
     expect(readdirSync(dir.path).length).toBeGreaterThan(1);
     const { dropped, frames } = readAll(new SpoolReader(dir.path));
     expect(dropped).toBe(0);
     expect(frames.length).toBe(41);
     expect(frames.slice(0, 40).every((f, i) => f.payload.length === 100_000 && f.payload[0] === i)).toBe(true);
-    expect(decodeJson(frames[40]!.payload)).toEqual({ code: 0 });
+    expect(decodeFrame(frames[40]!)).toEqual({ type: Frame.exit, payload: exit });
   });
 
   test("beyond the log limit the oldest output goes, and a late reader is told how many bytes it missed", () => {
