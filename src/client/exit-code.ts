@@ -1,5 +1,5 @@
 /**
- * keg's exit code after an attached run (docs/usage.md "Exit codes"), from
+ * keg's exit code after an attached run (docs/cli.md "Exit codes"), from
  * what happened during it. Pure: no I/O.
  * @module
  */

@@ -1,4 +1,4 @@
-/** keg's exit code after an attached run, as docs/usage.md "Exit codes" lists them. */
+/** keg's exit code after an attached run, as docs/cli.md "Exit codes" lists them. */
 import { describe, expect, test } from "bun:test";
 import { exitCodeFor, unknownExitReason, type RunOutcome } from "../../src/client/exit-code.ts";
 

@@ -3,12 +3,12 @@
  * compiled binaries with real Python: while attached they stop the run like
  * Ctrl-C and keg exits 143 / 129 once the box has ended the cycle; while
  * `--reattach`ed they stop following and leave the run running
- * (docs/usage.md "Exit codes").
+ * (docs/cli.md "Exit codes").
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { isRunning, readIfThere, runBox, StreamText, expectNextRunWorks, type RunBox } from "../helpers/run.ts";
-import { until } from "../helpers/until.ts";
+import { isRunning, readIfThere, runBox, StreamText, expectNextRunWorks, type RunBox } from "../../helpers/run.ts";
+import { until } from "../../helpers/until.ts";
 
 setDefaultTimeout(60_000);
 
