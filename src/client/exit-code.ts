@@ -3,6 +3,7 @@
  * what happened during it. Pure: no I/O.
  * @module
  */
+import { EXIT_STDOUT_CLOSED } from "../stdout.ts";
 
 /** The signals keg handles while it follows a run; each ends keg with 128+N. */
 export const INTERRUPT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
@@ -10,8 +11,7 @@ export type Interrupt = keyof typeof INTERRUPT_CODES;
 
 /** The run's exit code could not be learnt from the box. */
 export const EXIT_UNKNOWN = 255;
-/** keg's stdout was closed (`keg … | head`), as SIGPIPE would end it. */
-export const EXIT_STDOUT_CLOSED = 141;
+export { EXIT_STDOUT_CLOSED };
 /** The run exited 0 but a download failed. */
 export const EXIT_DOWNLOAD_FAILED = 1;
 

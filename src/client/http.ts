@@ -5,7 +5,14 @@
  */
 import type { Box } from "../config/boxes.ts";
 import { isErrorCode, KegError } from "../errors.ts";
+import { escapeControl } from "../text/escape.ts";
 import type { ErrorBody } from "../wire/api.ts";
+
+/** An error the box reported, as the same KegError, its text made safe for a terminal. */
+export function remoteError(code: unknown, message: string): KegError {
+  // An agent of another version may send a code this keg does not know.
+  return new KegError(isErrorCode(code) ? code : "failed", escapeControl(String(message)));
+}
 
 export type RequestOptions = {
   method?: string;
@@ -53,9 +60,9 @@ export async function errorFromResponse(box: Pick<Box, "name" | "address">, resp
   const text = await response.text().catch(() => "");
   try {
     const body = JSON.parse(text) as ErrorBody;
-    if (isErrorCode(body.error?.code)) return new KegError(body.error.code, body.error.message);
+    if (isErrorCode(body.error?.code) && typeof body.error.message === "string") return remoteError(body.error.code, body.error.message);
   } catch {}
-  return new KegError("failed", `Box '${box.name}' answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}.`);
+  return new KegError("failed", `Box '${box.name}' answered ${response.status}${text ? `: ${escapeControl(text.slice(0, 200))}` : ""}.`);
 }
 
 export async function getJson<T>(box: Pick<Box, "name" | "address" | "token">, path: string, options: RequestOptions = {}): Promise<T> {

@@ -1,10 +1,12 @@
-/** A plain text table with optional colour per column (for `boxes list`). @module */
+/** A plain text table with optional colour per column; every cell's text is made safe for a terminal. @module */
+import { escapeControl } from "../text/escape.ts";
 
 export type Column = { title: string; color?: (text: string) => string };
 
 const visibleWidth = (text: string) => text.length;
 
-export function renderTable(columns: Column[], rows: string[][]): string {
+export function renderTable(columns: Column[], cellText: string[][]): string {
+  const rows = cellText.map((row) => row.map(escapeControl));
   const widths = columns.map((col, i) => Math.max(visibleWidth(col.title), ...rows.map((row) => visibleWidth(row[i] ?? ""))));
   const line = (cells: string[], colored: boolean) =>
     cells

@@ -3,8 +3,10 @@
  * updated in place on a terminal, a new line whenever it changes otherwise.
  * @module
  */
-import { isErrorCode, KegError } from "../errors.ts";
+import { KegError } from "../errors.ts";
+import { escapeControl } from "../text/escape.ts";
 import { Frame, type TypedFrame } from "../wire/frames.ts";
+import { remoteError } from "./http.ts";
 import { readFrames } from "./read-frames.ts";
 
 export class WaitingDisplay {
@@ -20,7 +22,7 @@ export class WaitingDisplay {
     if (frame.type === Frame.queue) {
       const { position, blocker } = frame.payload;
       this.waiting = true;
-      const line = `waiting for ${this.box}: #${position} in line${blocker ? `, ${blocker}` : ""}`;
+      const line = `waiting for ${this.box}: #${position} in line${blocker ? `, ${escapeControl(blocker)}` : ""}`;
       if (line !== this.shown) {
         process.stderr.write(this.tty ? `\r\x1b[K${line}` : `${line}\n`);
         this.shown = line;
@@ -29,9 +31,7 @@ export class WaitingDisplay {
     }
     if (frame.type === Frame.error) {
       this.done();
-      const { code, message } = frame.payload;
-      // An agent of another version may send a code this keg does not know.
-      throw new KegError(isErrorCode(code) ? code : "failed", message);
+      throw remoteError(frame.payload.code, frame.payload.message);
     }
     return false;
   }

@@ -4,6 +4,7 @@ import { resolveBox } from "../../config/boxes.ts";
 import { postJson, request } from "../../client/http.ts";
 import { resultAfterWaiting } from "../../client/waiting.ts";
 import { defineCommand } from "../../dispatch.ts";
+import { escapeControl } from "../../text/escape.ts";
 import { writeOut } from "../_output.ts";
 import { boxArgs, waitArgs } from "../_args.ts";
 
@@ -20,10 +21,10 @@ export const lockCommand = defineCommand({
     const body = { box: box.name, note: args.note, wait };
     if (wait === undefined) {
       const { message } = await postJson<{ message: string }>(box, "/v1/lock", body);
-      return writeOut(`${message}\n`);
+      return writeOut(`${escapeControl(message)}\n`);
     }
     const response = await request(box, "/v1/lock", { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
     const { message } = await resultAfterWaiting<{ message: string }>(box.name, response);
-    return writeOut(`${message}\n`);
+    return writeOut(`${escapeControl(message)}\n`);
   },
 });

@@ -2,6 +2,7 @@
 import { resolveBox } from "../../config/boxes.ts";
 import { postJson } from "../../client/http.ts";
 import { defineCommand } from "../../dispatch.ts";
+import { escapeControl } from "../../text/escape.ts";
 import { writeOut } from "../_output.ts";
 import { boxArgs } from "../_args.ts";
 
@@ -11,6 +12,6 @@ export const unlockCommand = defineCommand({
   async run({ args }) {
     const box = resolveBox(args.box);
     const { message } = await postJson<{ message: string }>(box, "/v1/unlock", { box: box.name, force: args.force });
-    return writeOut(`${message}\n`);
+    return writeOut(`${escapeControl(message)}\n`);
   },
 });
