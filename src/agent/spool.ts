@@ -7,7 +7,7 @@
  * a frame boundary.
  * @module
  */
-import { closeSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync, writevSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writeSync, writevSync } from "node:fs";
 import { join } from "node:path";
 import { HEADER_BYTES } from "../wire/frames.ts";
 
@@ -16,8 +16,15 @@ const segmentName = (start: number) => `${PREFIX}${String(start).padStart(16, "0
 
 type Segment = { start: number; path: string };
 
+/** The segments, oldest first; none when the folder is gone (a script may delete it when it runs with the agent's rights). */
 function listSegments(dir: string): Segment[] {
-  return readdirSync(dir)
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
     .filter((name) => name.startsWith(PREFIX))
     .sort()
     .map((name) => ({ start: Number(name.slice(PREFIX.length)), path: join(dir, name) }));
@@ -43,6 +50,8 @@ export class SpoolWriter {
 
   private openSegment(): void {
     const path = join(this.dir, segmentName(this.offset));
+    // The folder is made again if something deleted it: output goes on, readers see a gap.
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.segments.push({ start: this.offset, path, fd: openSync(path, "w", 0o600) });
   }
 
@@ -79,8 +88,23 @@ export class SpoolWriter {
     // Keep the newest segments whose sizes add up to the limit (at least two).
     while (this.segments.length > 2 && this.offset - this.segments[1]!.start > this.limitBytes) {
       const old = this.segments.shift()!;
-      unlinkSync(old.path);
+      try {
+        unlinkSync(old.path);
+      } catch {} // already gone with its folder
     }
+  }
+
+  /**
+   * Starts a new segment if the current one was deleted from under us (a
+   * script with the agent's rights removed the folder): what follows, the
+   * exit frame above all, is then seen again, after a gap readers are told of.
+   */
+  reopenIfGone(): void {
+    const current = this.segments.at(-1)!;
+    if (existsSync(current.path)) return;
+    closeSync(current.fd);
+    this.segments = [];
+    this.openSegment();
   }
 
   close(): void {
@@ -123,7 +147,8 @@ export class SpoolReader {
         return { dropped, data: null }; // deleted under us: the next read jumps
       }
       try {
-        const size = statSync(segment.path).size;
+        // fstat, not stat: the writer may delete the segment between our open and this.
+        const size = fstatSync(fd).size;
         const at = this.offset - segment.start;
         if (at >= size) {
           if (index + 1 < segments.length && segments[index + 1]!.start === this.offset) continue;

@@ -10,7 +10,8 @@
  * @module
  */
 import { writeSync } from "node:fs";
-import { spawnRun } from "../platform/bun.ts";
+import { becomeSubreaper, spawnRun } from "../platform/bun.ts";
+import { endDescendants } from "./descendants.ts";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../wire/frames.ts";
 import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
 import { signalGroup, stopGroup } from "./signals.ts";
@@ -53,6 +54,7 @@ export async function superviseRun(runDir: string, events: SupervisorEvents): Pr
     for (let at = 0; at < chunk.length; at += CHUNK) append(type, chunk.subarray(at, at + CHUNK));
   };
   const finish = (exit: ExitRecord) => {
+    spool.reopenIfGone();
     spool.append(encodeJsonFrame(Frame.exit, exit));
     spool.close();
     writeJsonAtomically(paths.exit, exit);
@@ -119,6 +121,8 @@ export async function superviseRun(runDir: string, events: SupervisorEvents): Pr
   await pumps;
   child.closeChannel();
   for (const timer of timers) clearTimeout(timer);
+  // The run is over: what it started and left behind (even outside its process group) ends with it.
+  await endDescendants();
 
   return finish({
     code: timedOut ? (killedAfterTimeout ? 137 : 124) : result.code,
@@ -156,6 +160,7 @@ function readOrders(): { runDir: Promise<string>; agentGone: Promise<void> } {
  */
 export async function supervise(given: string | undefined): Promise<number> {
   const orders = given === undefined ? readOrders() : undefined;
+  await becomeSubreaper();
   const runDir = given ?? (await orders!.runDir);
   if (!runDir) return 0; // the agent went away before giving us a run
   let agentThere = true;

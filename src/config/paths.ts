@@ -1,6 +1,6 @@
 /** Where keg and keg-agent keep their files (docs/cli.md). @module */
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 /** `$KEG_HOME`, else `$XDG_CONFIG_HOME/keg`, else `~/.config/keg`. */
 export function kegHome(env = process.env): string {
@@ -9,10 +9,14 @@ export function kegHome(env = process.env): string {
   return join(homedir(), ".config", "keg");
 }
 
-/** `--state-dir`, else `$KEG_AGENT_STATE`, else `/var/lib/keg-agent` for root, else `$XDG_DATA_HOME/keg-agent`. */
+/**
+ * `--state-dir`, else `$KEG_AGENT_STATE`, else `/var/lib/keg-agent` for root,
+ * else `$XDG_DATA_HOME/keg-agent`; always absolute (resolved once, at start:
+ * runs work in other directories).
+ */
 export function agentStateDir(flag: string | undefined, env = process.env): string {
-  if (flag) return flag;
-  if (env.KEG_AGENT_STATE) return env.KEG_AGENT_STATE;
+  if (flag) return resolve(flag);
+  if (env.KEG_AGENT_STATE) return resolve(env.KEG_AGENT_STATE);
   if (process.getuid?.() === 0) return "/var/lib/keg-agent";
   return join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "keg-agent");
 }

@@ -104,3 +104,23 @@ export function selfCommand(): string[] {
   const exe = process.execPath;
   return /\/bun(-\w+)?$/.test(exe) && process.argv[1] ? [exe, process.argv[1]] : [exe];
 }
+
+const PR_SET_CHILD_SUBREAPER = 36;
+
+/**
+ * Makes this process a child subreaper (Linux): orphaned descendants are
+ * reparented to it instead of init, so it can find and end them. False where
+ * the call is not available.
+ */
+export async function becomeSubreaper(): Promise<boolean> {
+  if (process.platform !== "linux") return false;
+  try {
+    const { dlopen, FFIType } = await import("bun:ffi");
+    const libc = dlopen("libc.so.6", { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 } });
+    const ok = libc.symbols.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) === 0;
+    libc.close();
+    return ok;
+  } catch {
+    return false;
+  }
+}
