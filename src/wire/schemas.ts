@@ -24,30 +24,31 @@ const text = (max: number) => v.message(v.pipe(v.string(), v.maxLength(max)), `a
 const seconds = v.message(v.pipe(v.number(), v.finite(), v.minValue(0)), "a number of seconds ≥ 0");
 const flag = v.message(v.boolean(), "true or false");
 const list = <T extends v.GenericSchema>(item: T, max: number) => v.pipe(v.array(item, "a list"), v.maxLength(max, `a list of at most ${max.toLocaleString("en-US")} items`));
+const isNotList = (value: unknown) => !Array.isArray(value);
+/** A JSON object of exactly these fields (valibot's object schemas alone would take a list: a list is an object). */
+const jsonObject = <E extends v.ObjectEntries>(entries: E) =>
+  v.pipe(v.unknown(), v.check(isNotList, "a JSON object"), v.strictObject(entries, "a JSON object"));
 const positiveInteger = v.message(v.pipe(v.number(), v.safeInteger(), v.minValue(1)), "a positive integer");
 
 /** POST /v1/lock */
-export const LockRequestSchema = v.strictObject(
-  {
-    box: v.optional(text(MAX_NAME_CHARS)),
-    note: v.optional(text(MAX_NOTE_CHARS)),
-    /** seconds to wait in line; 0 = no limit */
-    wait: v.optional(seconds),
-  },
-  "a JSON object",
-);
+export const LockRequestSchema = jsonObject({
+  box: v.optional(text(MAX_NAME_CHARS)),
+  note: v.optional(text(MAX_NOTE_CHARS)),
+  /** seconds to wait in line; 0 = no limit */
+  wait: v.optional(seconds),
+});
 
 /** POST /v1/unlock */
-export const UnlockRequestSchema = v.strictObject({ box: v.optional(text(MAX_NAME_CHARS)), force: v.optional(flag) }, "a JSON object");
+export const UnlockRequestSchema = jsonObject({ box: v.optional(text(MAX_NAME_CHARS)), force: v.optional(flag) });
 
 /** POST /v1/runs/:id/heartbeat: the generation of the run's grant (docs/locks.md "Fencing"). */
-export const HeartbeatRequestSchema = v.strictObject({ generation: positiveInteger }, "a JSON object");
+export const HeartbeatRequestSchema = jsonObject({ generation: positiveInteger });
 
 /** POST /v1/runs/:id/kill */
-export const KillRequestSchema = v.strictObject({ signal: v.optional(v.picklist(KILL_SIGNALS, `one of ${KILL_SIGNALS.join(", ")}`)) }, "a JSON object");
+export const KillRequestSchema = jsonObject({ signal: v.optional(v.picklist(KILL_SIGNALS, `one of ${KILL_SIGNALS.join(", ")}`)) });
 
 /** POST /v1/runs/:id/stop and /v1/runs/kill-all take no fields. */
-export const EmptyRequestSchema = v.strictObject({}, "an empty JSON object");
+export const EmptyRequestSchema = jsonObject({});
 
 /** GET /v1/history?limit= */
 export const HistoryQuerySchema = v.object({
@@ -64,33 +65,32 @@ export const RunIdParamSchema = v.object({
 
 /** The spec of a run, sent ahead of the upload in POST /v1/runs (docs/api.md "The run body"). */
 export const RunSpecSchema = v.pipe(
-  v.strictObject(
-    {
-      command: v.picklist(["python", "exec"], "'python' or 'exec'"),
-      /** python: the script's path inside the upload */
-      entry: v.optional(text(MAX_PATH_CHARS)),
-      /** python: the script's arguments; exec: the program and its arguments */
-      args: list(text(MAX_ARG_CHARS), MAX_LIST_ITEMS),
-      env: v.pipe(
-        v.record(
-          v.message(v.pipe(v.string(), v.regex(ENV_NAME), v.maxLength(MAX_NAME_CHARS)), "a variable name (letters, digits and '_', not starting with a digit)"),
-          text(MAX_ARG_CHARS),
-          "an object of NAME: value strings",
-        ),
-        v.maxEntries(MAX_LIST_ITEMS, `an object of at most ${MAX_LIST_ITEMS.toLocaleString("en-US")} variables`),
+  jsonObject({
+    command: v.picklist(["python", "exec"], "'python' or 'exec'"),
+    /** python: the script's path inside the upload */
+    entry: v.optional(text(MAX_PATH_CHARS)),
+    /** python: the script's arguments; exec: the program and its arguments */
+    args: list(text(MAX_ARG_CHARS), MAX_LIST_ITEMS),
+    env: v.pipe(
+      v.unknown(),
+      v.check(isNotList, "an object of NAME: value strings"),
+      v.record(
+        v.message(v.pipe(v.string(), v.regex(ENV_NAME), v.maxLength(MAX_NAME_CHARS)), "a variable name (letters, digits and '_', not starting with a digit)"),
+        text(MAX_ARG_CHARS),
+        "an object of NAME: value strings",
       ),
-      /** seconds; 0 = no limit */
-      timeout: seconds,
-      /** the box name the CLI was given (KEG_BOX, and the name in messages) */
-      box: text(MAX_NAME_CHARS),
-      downloads: list(text(MAX_PATH_CHARS), MAX_LIST_ITEMS),
-      detach: flag,
-      force: flag,
-      /** seconds to queue for the box; undefined = fail at once, 0 = no limit */
-      wait: v.optional(seconds),
-    },
-    "a JSON object",
-  ),
+      v.maxEntries(MAX_LIST_ITEMS, `an object of at most ${MAX_LIST_ITEMS.toLocaleString("en-US")} variables`),
+    ),
+    /** seconds; 0 = no limit */
+    timeout: seconds,
+    /** the box name the CLI was given (KEG_BOX, and the name in messages) */
+    box: text(MAX_NAME_CHARS),
+    downloads: list(text(MAX_PATH_CHARS), MAX_LIST_ITEMS),
+    detach: flag,
+    force: flag,
+    /** seconds to queue for the box; undefined = fail at once, 0 = no limit */
+    wait: v.optional(seconds),
+  }),
   v.forward(
     v.check((spec) => spec.command !== "python" || spec.entry !== undefined, "given for a python run (the script's path in the upload)"),
     ["entry"],

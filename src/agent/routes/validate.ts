@@ -19,9 +19,10 @@ const KIB = 1024;
 /** What a part of a request is called in a 400. */
 const partNames = { json: "request body", query: "query", param: "path" } as const;
 
-/** The entry schema at `key` of an object schema (a pipe keeps its first schema's entries). */
-function entryAt(schema: Schema, key: string): Schema | undefined {
-  return (schema as { entries?: Record<string, Schema> }).entries?.[key];
+/** The entries of an object schema, also when it sits in a pipe. */
+function entriesOf(schema: Schema): Record<string, Schema> | undefined {
+  const { entries, pipe } = schema as { entries?: Record<string, Schema>; pipe?: Schema[] };
+  return entries ?? pipe?.map(entriesOf).find(Boolean);
 }
 
 /** "must be …" for a field that is missing: the first issue its own schema reports for nothing. */
@@ -30,14 +31,18 @@ function ruleOf(schema: Schema): string {
   return result.success ? "given" : result.issues[0].message;
 }
 
+const MAX_FIELD_SHOWN = 60;
+
 /** The one line of a 400 for the first problem valibot found. */
 export function describeProblem(schema: Schema, issue: v.BaseIssue<unknown>, part: string): string {
-  const field = v.getDotPath(issue);
-  if (!field) return `Bad ${part}: it must be ${issue.message}.`;
+  const path = v.getDotPath(issue);
+  if (!path) return `Bad ${part}: it must be ${issue.message}.`;
+  // A field name comes from the caller: never echo a huge one.
+  const field = path.length > MAX_FIELD_SHOWN ? `${path.slice(0, MAX_FIELD_SHOWN - 1)}…` : path;
   const isObjectIssue = issue.type === "object" || issue.type === "strict_object";
   if (isObjectIssue && issue.expected === "never") return `Bad ${part}: '${field}' is not a field it takes.`;
   if (isObjectIssue && issue.input === undefined) {
-    const entry = entryAt(schema, field);
+    const entry = entriesOf(schema)?.[path];
     return `Bad ${part}: ${field} is missing; it must be ${entry ? ruleOf(entry) : "given"}.`;
   }
   return `Bad ${part}: ${field} must be ${issue.message}.`;
