@@ -1,6 +1,6 @@
 /**
  * Token check for every path but /health, before routing: without a valid
- * token even an unknown /v1 path is a 401 (SPEC §3).
+ * token even an unknown /v1 path is a 401 (docs/api.md).
  * @module
  */
 import type { MiddlewareHandler } from "hono";

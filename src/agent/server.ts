@@ -4,6 +4,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { KegError } from "../errors.ts";
 import { LockStore } from "../lock/store.ts";
 import { WaitLine } from "../lock/wait-line.ts";
@@ -33,6 +34,11 @@ export function createApp(deps: AgentDeps) {
   app.onError((error, c) => {
     if (error instanceof KegError) return c.json({ error: { code: error.code, message: error.message } }, error.status as 400);
     if (error instanceof SyntaxError) return c.json({ error: { code: "bad_request", message: `Bad request body: ${error.message}.` } }, 400);
+    // Hono's own refusals (its validator, its body limit) in keg's error shape.
+    if (error instanceof HTTPException && error.status < 500) {
+      const code = error.status === 413 ? "too_large" : "bad_request";
+      return c.json({ error: { code, message: `${error.message || "Bad request"}.` } }, error.status);
+    }
     console.error(error);
     return c.json({ error: { code: "failed", message: `Internal error: ${error.message}` } }, 500);
   });
@@ -42,7 +48,7 @@ export function createApp(deps: AgentDeps) {
 /** Opens everything the agent serves from and starts listening. */
 export function startAgent(state: State, config: AgentConfig): Listener {
   const locks = new LockStore(state, config.commandLockTtlSeconds * 1000);
-  // SPEC §5: command locks of a previous life are void at once.
+  // Command locks of a previous life are void at once (docs/locks.md "Restart").
   locks.clearCommandLock();
   const runs = new RunManager(state, config, locks);
   runs.recover();

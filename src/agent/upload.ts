@@ -6,8 +6,8 @@
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import { KegError } from "../errors.ts";
-import type { RunSpec } from "../wire/api.ts";
-import { isEnvName } from "../wire/names.ts";
+import { RunSpecSchema, type RunSpec } from "../wire/schemas.ts";
+import { parseRequest } from "./routes/validate.ts";
 
 const MAX_SPEC_BYTES = 1024 * 1024;
 
@@ -16,7 +16,7 @@ export type BodyReader = ReadableStreamDefaultReader<Uint8Array>;
 const tooLarge = (limit: number) =>
   new KegError("too_large", `Upload is over the box's limit of ${Math.round(limit / 1048576)} MiB. Upload less, or raise it with 'keg-agent serve --max-upload MIB'.`);
 
-/** Reads the 4-byte length and the JSON spec; returns the spec and the bytes already read past it. */
+/** Reads the 4-byte length and the JSON spec, checked by its schema; returns the spec and the bytes already read past it. */
 export async function readSpec(reader: BodyReader): Promise<{ spec: RunSpec; rest: Uint8Array }> {
   let buffered = new Uint8Array(0);
   const need = async (bytes: number) => {
@@ -33,13 +33,13 @@ export async function readSpec(reader: BodyReader): Promise<{ spec: RunSpec; res
   const length = new DataView(buffered.buffer).getUint32(0);
   if (length > MAX_SPEC_BYTES) throw new KegError("bad_request", "The run spec is too large. Pass fewer or smaller --env values.");
   await need(4 + length);
-  let spec: RunSpec;
+  let json: unknown;
   try {
-    spec = JSON.parse(new TextDecoder().decode(buffered.subarray(4, 4 + length)));
+    json = JSON.parse(new TextDecoder().decode(buffered.subarray(4, 4 + length)));
   } catch {
     throw new KegError("bad_request", "The run spec is not valid JSON. Use a keg of the same version.");
   }
-  return { spec, rest: buffered.subarray(4 + length) };
+  return { spec: parseRequest(RunSpecSchema, json, "run spec"), rest: buffered.subarray(4 + length) };
 }
 
 /** Streams the rest of the body to `path`, refusing more than `limit` bytes. */
@@ -59,20 +59,4 @@ export async function saveUpload(reader: BodyReader, first: Uint8Array, path: st
     closeSync(fd);
   }
   return total;
-}
-
-export function validateSpec(spec: RunSpec): RunSpec {
-  const bad = (what: string) => new KegError("bad_request", `Bad run request: ${what}. Use a keg of the same version.`);
-  if (spec.command !== "python" && spec.command !== "exec") throw bad("unknown command");
-  if (!Array.isArray(spec.args) || spec.args.some((a) => typeof a !== "string")) throw bad("args must be strings");
-  if (spec.command === "exec" && !spec.args.length) throw bad("no program to run");
-  if (spec.command === "python" && typeof spec.entry !== "string") throw bad("no script");
-  if (typeof spec.env !== "object" || !spec.env) throw bad("env must be an object");
-  for (const [key, value] of Object.entries(spec.env)) {
-    if (!isEnvName(key)) throw bad(`'${key}' is not a valid variable name`);
-    if (typeof value !== "string") throw bad(`env ${key} must be a string`);
-  }
-  if (typeof spec.timeout !== "number" || spec.timeout < 0) throw bad("timeout must be a number ≥ 0");
-  if (!Array.isArray(spec.downloads)) throw bad("downloads must be a list");
-  return spec;
 }

@@ -20,7 +20,6 @@ import {
   type UserLock,
 } from "./rules.ts";
 
-
 const COMMAND = "command";
 const USER = "user";
 const GENERATION = "generation";
@@ -32,6 +31,12 @@ const TOUCH_EVERY_MS = 1000;
 export type LockDb = { root: RootDatabase; locks: Database<any, string>; history: Database<any, number> };
 
 export type Grant = { generation: number; forced: boolean };
+
+/** Generations are positive integers; anything else (a missing one above all) matches no lock. */
+const isGeneration = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
+
+/** Whether `lock` is the lock granted with `generation`: never when either is missing, since undefined === undefined. */
+const isGrantOf = (lock: CommandLock | undefined, generation: number): lock is CommandLock => isGeneration(generation) && lock !== undefined && lock.generation === generation;
 
 export class LockStore {
   private lastTouch = new Map<number, number>();
@@ -92,17 +97,22 @@ export class LockStore {
   }
 
   isCurrent(generation: number): boolean {
-    return this.state.locks.get(COMMAND)?.generation === generation;
+    return isGrantOf(this.state.locks.get(COMMAND), generation);
   }
 
-  /** Notes activity (output or heartbeat) for the lock of `generation`; false if it is no longer current. */
+  /**
+   * Notes activity (output or heartbeat) for the lock of `generation`; false if
+   * it is no longer current. It only ever refreshes an existing lock of that
+   * generation: a grant is the one thing that writes a command lock.
+   */
   touch(generation: number): boolean {
+    if (!isGeneration(generation)) return false;
     const now = Date.now();
     if (now - (this.lastTouch.get(generation) ?? 0) < TOUCH_EVERY_MS) return this.isCurrent(generation);
     this.lastTouch.set(generation, now);
     return this.state.root.transactionSync(() => {
       const lock = this.state.locks.get(COMMAND) as CommandLock | undefined;
-      if (lock?.generation !== generation) {
+      if (!isGrantOf(lock, generation)) {
         this.lastTouch.delete(generation); // fenced off for good
         return false;
       }
@@ -116,7 +126,7 @@ export class LockStore {
     this.lastTouch.delete(generation);
     const released = this.state.root.transactionSync(() => {
       const lock = this.state.locks.get(COMMAND) as CommandLock | undefined;
-      if (lock?.generation !== generation) return false;
+      if (!isGrantOf(lock, generation)) return false;
       this.state.locks.removeSync(COMMAND);
       this.record({ event: "command-released", user: lock.user, command: lock.command, generation });
       return true;
@@ -125,7 +135,7 @@ export class LockStore {
     return released;
   }
 
-  /** At start-up: command locks of a previous life are void (docs/locks.md). */
+  /** At start-up: command locks of a previous life are void (docs/locks.md "Restart"). */
   clearCommandLock(): void {
     this.state.root.transactionSync(() => {
       const lock = this.state.locks.get(COMMAND) as CommandLock | undefined;

@@ -1,5 +1,9 @@
 /** The /v1 HTTP contract shared by keg and keg-agent (docs/api.md). @module */
 import type { ErrorCode } from "../errors.ts";
+import type { RunSpec } from "./schemas.ts";
+
+// Request bodies are typed by their schemas; import these names from here (types only, no valibot at run time).
+export type { HeartbeatRequest, HistoryQuery, KillRequest, LockRequest, RunSpec, UnlockRequest } from "./schemas.ts";
 
 export type ErrorBody = { error: { code: ErrorCode; message: string } };
 
@@ -14,25 +18,7 @@ export type CommandLockInfo = { user: string; command: string; since: string; ge
 /** GET /v1/status */
 export type BoxStatus = Identity & { user_lock: UserLockInfo | null; command_lock: CommandLockInfo | null };
 
-/** The spec of a run, sent ahead of the upload in POST /v1/runs. */
-export type RunSpec = {
-  command: "python" | "exec";
-  /** python: the script's path inside the upload */
-  entry?: string;
-  /** python: the script's arguments; exec: the program and its arguments */
-  args: string[];
-  env: Record<string, string>;
-  timeout: number;
-  /** the box name the CLI was given (KEG_BOX, and the name in messages) */
-  box: string;
-  downloads: string[];
-  detach: boolean;
-  force: boolean;
-  /** seconds to queue for the box; undefined = fail at once, 0 = no limit */
-  wait?: number;
-};
-
-/** A run as `ps --json` shows it (SPEC §6). */
+/** A run as `ps --json` shows it (docs/api.md "Endpoints"). */
 export type RunInfo = {
   id: string;
   user: string;

@@ -1,4 +1,4 @@
-/** /v1/status, /v1/lock, /v1/unlock, /v1/history (SPEC §5). @module */
+/** /v1/status, /v1/lock, /v1/unlock, /v1/history (docs/locks.md, docs/api.md "Endpoints"). @module */
 import { Hono } from "hono";
 import { isStale } from "../../lock/rules.ts";
 import type { LockStore } from "../../lock/store.ts";
@@ -6,9 +6,11 @@ import { WaitLine } from "../../lock/wait-line.ts";
 import { VERSION } from "../../version.ts";
 import type { BoxStatus } from "../../wire/api.ts";
 import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
+import { HistoryQuerySchema, LockRequestSchema, UnlockRequestSchema } from "../../wire/schemas.ts";
 import type { AuthEnv } from "../auth.ts";
 import type { AgentConfig } from "../config.ts";
 import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
+import { smallJsonBody, valid } from "./validate.ts";
 
 export function lockRoutes(config: AgentConfig, locks: LockStore, userLine: WaitLine) {
   const app = new Hono<AuthEnv>();
@@ -27,25 +29,26 @@ export function lockRoutes(config: AgentConfig, locks: LockStore, userLine: Wait
     return c.json(status);
   });
 
-  app.post("/lock", async (c) => {
-    const { box, note, wait } = await c.req.json<{ box?: string; note?: string; wait?: number }>();
+  app.post("/lock", smallJsonBody, valid("json", LockRequestSchema), (c) => {
+    const { box, note, wait } = c.req.valid("json");
     const take = () => locks.lockUser(boxName(box), c.get("user"), note || undefined);
     if (wait === undefined) return c.json(take());
+    const seconds = wait;
     const signal = c.req.raw.signal;
     async function* waitThenLock() {
       const giveBack = () => locks.unlockUser(boxName(box), c.get("user"), false);
-      const result = yield* queueFrames(userLine.wait(take, wait!, signal, giveBack));
+      const result = yield* queueFrames(userLine.wait(take, seconds, signal, giveBack));
       yield encodeJsonFrame(Frame.result, result);
     }
     return new Response(frameStream(waitThenLock()), { headers: frameHeaders });
   });
 
-  app.post("/unlock", async (c) => {
-    const { box, force } = await c.req.json<{ box?: string; force?: boolean }>();
-    return c.json(locks.unlockUser(boxName(box), c.get("user"), Boolean(force)));
+  app.post("/unlock", smallJsonBody, valid("json", UnlockRequestSchema), (c) => {
+    const { box, force } = c.req.valid("json");
+    return c.json(locks.unlockUser(boxName(box), c.get("user"), force ?? false));
   });
 
-  app.get("/history", (c) => c.json(locks.history(Math.min(Number(c.req.query("limit") ?? 50) || 50, 1000))));
+  app.get("/history", valid("query", HistoryQuerySchema), (c) => c.json(locks.history(c.req.valid("query").limit)));
 
   return app;
 }

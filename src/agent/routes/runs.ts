@@ -1,7 +1,7 @@
 /**
  * /v1/runs: start a run (upload in, frames out), follow, stop, signal, list.
  * The command lock is taken before the upload is read and released by the
- * cycle's end, whatever way it ends (SPEC §5).
+ * cycle's end, whatever way it ends (docs/locks.md "The command lock").
  * @module
  */
 import { Hono } from "hono";
@@ -13,6 +13,7 @@ import type { WaitLine } from "../../lock/wait-line.ts";
 import { disableIdleTimeout } from "../../platform/bun.ts";
 import type { RunSpec, StartedInfo } from "../../wire/api.ts";
 import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
+import { EmptyRequestSchema, HeartbeatRequestSchema, KillRequestSchema, RunIdParamSchema } from "../../wire/schemas.ts";
 import type { AuthEnv } from "../auth.ts";
 import type { AgentConfig } from "../config.ts";
 import { downloadFrames } from "../downloads.ts";
@@ -20,10 +21,10 @@ import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
 import type { PythonEnv } from "../python-env.ts";
 import { runPaths, type RunPlan } from "../run-files.ts";
 import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
-import { isKillSignal, KILL_SIGNALS } from "../../wire/names.ts";
 import { SpoolReader } from "../spool.ts";
 import { unpackUpload } from "../unpack.ts";
-import { readSpec, saveUpload, validateSpec, type BodyReader } from "../upload.ts";
+import { readSpec, saveUpload, type BodyReader } from "../upload.ts";
+import { smallJsonBody, valid } from "./validate.ts";
 
 export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: { command: WaitLine } };
 
@@ -115,7 +116,7 @@ export function runRoutes(deps: RunDeps) {
       box: spec.box,
     };
     const live = runs.start(dir, record, await planFor(spec, record, deps, runPaths(dir).work));
-    // SPEC §5: a detached run frees the box right after it has started.
+    // A detached run frees the box right after it has started (docs/locks.md "The command lock").
     if (spec.detach && !grant.forced) locks.releaseCommand(grant.generation);
     return live;
   }
@@ -136,7 +137,6 @@ export function runRoutes(deps: RunDeps) {
     if (!body) throw new KegError("bad_request", "A run needs a body (spec and upload). Use keg to start runs.");
     const reader = body.getReader();
     const { spec, rest } = await readSpec(reader);
-    validateSpec(spec);
     const user = c.get("user");
     const id = crypto.randomUUID();
     const signal = c.req.raw.signal;
@@ -188,11 +188,14 @@ export function runRoutes(deps: RunDeps) {
 
   app.get("/", (c) => c.json(runs.list().map(({ generation, forced, box, pid, ...info }) => info)));
 
-  app.get("/:id/output", (c) => {
-    const live = runs.get(c.req.param("id"));
+  const runId = valid("param", RunIdParamSchema);
+
+  app.get("/:id/output", runId, (c) => {
+    const { id } = c.req.valid("param");
+    const live = runs.get(id);
     if (!live) {
-      runs.record(c.req.param("id")); // 404 for an unknown id
-      throw new KegError("not_found", `Run '${c.req.param("id")}' is no longer followable (the agent restarted before it ended).`);
+      runs.record(id); // 404 for an unknown id
+      throw new KegError("not_found", `Run '${id}' is no longer followable (the agent restarted before it ended).`);
     }
     disableIdleTimeout(c.env?.server, c.req.raw);
     async function* follow() {
@@ -202,30 +205,29 @@ export function runRoutes(deps: RunDeps) {
     return new Response(frameStream(follow()), { headers: frameHeaders });
   });
 
-  app.post("/:id/heartbeat", async (c) => {
-    const { generation } = await c.req.json<{ generation: number }>();
-    const run = runs.record(c.req.param("id"));
+  app.post("/:id/heartbeat", runId, smallJsonBody, valid("json", HeartbeatRequestSchema), (c) => {
+    const { generation } = c.req.valid("json");
+    const run = runs.record(c.req.valid("param").id);
     if (run.forced) return c.json({ current: true });
-    if (!locks.touch(generation))
+    // Only the generation granted to this very run keeps a lock alive (docs/locks.md "Fencing").
+    if (run.generation !== generation || !locks.touch(generation))
       throw new KegError("stale", `The command lock of run ${run.id} went stale and was taken over; this step is refused.`);
     return c.json({ current: true });
   });
 
-  app.post("/:id/stop", (c) => {
-    const id = c.req.param("id");
+  app.post("/:id/stop", runId, smallJsonBody, valid("json", EmptyRequestSchema), (c) => {
+    const { id } = c.req.valid("param");
     runs.record(id);
     void runs.stop(id);
     return c.json({ stopping: true });
   });
 
-  app.post("/:id/kill", async (c) => {
-    const { signal } = await c.req.json<{ signal?: string }>();
-    const name = signal ?? "SIGTERM";
-    if (!isKillSignal(name)) throw new KegError("bad_request", `Signal '${signal}' is not one of ${KILL_SIGNALS.join(", ")}.`);
-    return c.json({ sent: runs.kill(c.req.param("id"), name) });
+  app.post("/:id/kill", runId, smallJsonBody, valid("json", KillRequestSchema), (c) => {
+    const { signal = "SIGTERM" } = c.req.valid("json");
+    return c.json({ sent: runs.kill(c.req.valid("param").id, signal) });
   });
 
-  app.post("/kill-all", (c) => {
+  app.post("/kill-all", smallJsonBody, valid("json", EmptyRequestSchema), (c) => {
     const stopped = runs.list().filter((r) => r.status === "running").map((r) => r.id);
     for (const id of stopped) void runs.stop(id);
     return c.json({ stopped });
