@@ -11,4 +11,13 @@ export type AgentConfig = {
   keepRunsDays: number;
   python: string;
   postRunHook?: string;
+  /** scripts, pip and hooks run as this user (the agent runs as root); undefined: as the agent itself */
+  runAs?: string;
+  /** finished runs' folders are pruned, oldest first, above this many bytes */
+  maxDiskBytes: number;
+  logFormat: "text" | "json";
+  /** podman or docker for `--image` runs; undefined: the first of them whose `info` answers */
+  containerRuntime?: string;
+  /** devices passed into containers */
+  containerDevices: string[];
 };

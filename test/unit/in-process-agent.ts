@@ -16,6 +16,8 @@ import { LockStore } from "../../src/lock/store.ts";
 import { WaitLine } from "../../src/lock/wait-line.ts";
 import { encodeRunBody, type RunSpec } from "../../src/wire/api.ts";
 import { tempDir } from "../helpers/tmp.ts";
+import { parseWords } from "../../src/args.ts";
+import { configFromArgs, serveArgs } from "../../src/agent/cli/serve.ts";
 
 /**
  * The run manager starts its supervisors by re-entering "this executable"
@@ -58,19 +60,9 @@ export const runBody = (spec: unknown, zip = new Uint8Array(0)) => encodeRunBody
 
 export async function inProcessAgent(overrides: Partial<AgentConfig> = {}): Promise<InProcessAgent> {
   const dir = tempDir("keg-app-");
-  const config: AgentConfig = {
-    name: "lab",
-    stateDir: dir.path,
-    host: "127.0.0.1",
-    port: 0,
-    commandLockTtlSeconds: 1800,
-    keepaliveSeconds: 20,
-    maxUploadBytes: 1024 * 1024,
-    logLimitBytes: 1024 * 1024,
-    keepRunsDays: 7,
-    python: "python3",
-    ...overrides,
-  };
+  // The defaults of `keg-agent serve`, with a 1 MiB upload and log limit.
+  const serve = parseWords(["--listen", "127.0.0.1:0", "--state-dir", dir.path, "--name", "lab", "--max-upload", "1", "--log-limit", "1"], serveArgs);
+  const config: AgentConfig = { ...configFromArgs(serve.args), ...overrides };
   const state = openState(dir.path);
   const locks = new LockStore(state, config.commandLockTtlSeconds * 1000);
   const runs = new RunManager(state, config, locks);

@@ -13,7 +13,7 @@ const quote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `"${word
 export function serveWords(args: ServeArgs): string[] {
   return Object.keys(serveArgs).flatMap((name) => {
     const value = args[name as keyof ServeArgs];
-    return value === undefined ? [] : [`--${name}`, value];
+    return [value ?? []].flat().flatMap((one) => [`--${name}`, one]);
   });
 }
 

@@ -18,6 +18,11 @@ export const serveArgs = {
   "keep-runs": { type: "string", description: "days finished runs are kept (7)", valueHint: "DAYS" },
   python: { type: "string", description: "interpreter for the managed venv (python3)", valueHint: "PATH" },
   "post-run-hook": { type: "string", description: "shell command run after each run", valueHint: "COMMAND" },
+  "run-as": { type: "string", description: "run scripts, pip and hooks as USER (when the agent runs as root)", valueHint: "USER" },
+  "max-disk": { type: "string", description: "GiB of finished runs' folders kept, oldest pruned first (10)", valueHint: "GIB" },
+  "log-format": { type: "string", description: "the agent's log lines on stderr: text or json (text)", valueHint: "FORMAT" },
+  "container-runtime": { type: "string", description: "podman or docker for --image runs (the first that answers)", valueHint: "PATH" },
+  "container-device": { type: "string", multiple: true, description: "a device passed into --image containers (repeatable)", valueHint: "PATH" },
 } as const satisfies ArgDefs;
 
 export type ServeArgs = ArgValues<typeof serveArgs>;
@@ -29,9 +34,14 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
 }
 
+function logFormat(value: string | undefined): "text" | "json" {
+  if (value === undefined || value === "text" || value === "json") return value ?? "text";
+  throw usageError(`--log-format takes text or json, not '${value}'.`);
+}
+
 export function configFromArgs(args: ServeArgs): AgentConfig {
   const { host, port } = parseListen(args.listen ?? "0.0.0.0:7350");
-  const positive = (name: keyof ServeArgs, fallback: number) => parsePositive(args[name], name) ?? fallback;
+  const positive = (name: keyof ServeArgs, fallback: number) => parsePositive(args[name] as string | undefined, name) ?? fallback;
   return {
     host,
     port,
@@ -44,6 +54,11 @@ export function configFromArgs(args: ServeArgs): AgentConfig {
     keepRunsDays: positive("keep-runs", 7),
     python: args.python ?? "python3",
     postRunHook: args["post-run-hook"],
+    runAs: args["run-as"],
+    maxDiskBytes: positive("max-disk", 10) * 1024 ** 3,
+    logFormat: logFormat(args["log-format"]),
+    containerRuntime: args["container-runtime"],
+    containerDevices: args["container-device"],
   };
 }
 
