@@ -13,10 +13,12 @@ import { selfCommand, spawnHelper, type Helper } from "../platform/bun.ts";
 import type { RunInfo } from "../wire/api.ts";
 import type { AgentConfig } from "./config.ts";
 import { runHook } from "./hook.ts";
-import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
+import { runUserOf } from "./run-user.ts";
+import { handOverRun } from "./state-modes.ts";
+import { readJson, runPaths, type ExitRecord, type RunPlan } from "./run-files.ts";
 import type { State } from "./state.ts";
 import { signalGroup, stopGroup } from "./signals.ts";
-import type { SupervisorEvents } from "./supervise.ts";
+import type { SupervisorEvents, SupervisorOrders } from "./supervise.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
 
@@ -54,14 +56,19 @@ export class RunManager {
   prepare(id: string): string {
     const dir = join(this.runsDir, id);
     const paths = runPaths(dir);
-    mkdirSync(paths.work, { recursive: true });
-    mkdirSync(paths.spool);
+    mkdirSync(paths.work, { recursive: true, mode: 0o700 });
+    mkdirSync(paths.tmp, { mode: 0o700 });
+    mkdirSync(paths.spool, { mode: 0o700 });
     return dir;
   }
 
-  start(dir: string, record: RunRecord, plan: RunPlan): LiveRun {
+  /** After the upload is unpacked: the run user gets its work and tmp folders. */
+  handOver(dir: string): void {
     const paths = runPaths(dir);
-    writeJsonAtomically(paths.plan, plan);
+    handOverRun(dir, paths.work, paths.tmp, runUserOf(this.config));
+  }
+
+  start(dir: string, record: RunRecord, plan: RunPlan): LiveRun {
     const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
     this.state.runs.putSync(record.id, record);
@@ -72,7 +79,7 @@ export class RunManager {
         if (!live.record.forced) this.locks.touch(live.record.generation);
       },
     };
-    live.exited = this.supervise(dir, !record.detached, events).then(
+    live.exited = this.supervise({ dir, plan }, events).then(
       () => this.finishRecord(live),
       (error) => {
         console.error(`keg-agent: run ${record.id}:`, error);
@@ -101,11 +108,11 @@ export class RunManager {
     setTimeout(() => (this.spare ??= spawnHelper([...selfCommand(), "supervise"])), SPARE_DELAY_MS).unref();
   }
 
-  private async supervise(dir: string, attached: boolean, events: SupervisorEvents): Promise<void> {
+  private async supervise(orders: SupervisorOrders, events: SupervisorEvents): Promise<void> {
     const supervisor = this.takeSupervisor();
     // An attached run's supervisor keeps its stdin open: when this agent dies, it
     // sees the end and stops the run that no client can follow any more.
-    supervisor.tell(`${dir}\n`, { keepOpen: attached });
+    supervisor.tell(`${JSON.stringify(orders)}\n`, { keepOpen: orders.plan.attached });
     const decoder = new TextDecoder();
     let text = "";
     let told = false;

@@ -16,6 +16,8 @@ import { preparePython, type PythonEnv } from "./python-env.ts";
 import { lockRoutes } from "./routes/locks.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { RunManager } from "./runs.ts";
+import { runUserNotice, runUserOf } from "./run-user.ts";
+import { secureStateDir } from "./state-modes.ts";
 import type { State } from "./state.ts";
 
 /** Waiting lines: one for the command lock, one for the user lock. */
@@ -47,6 +49,9 @@ export function createApp(deps: AgentDeps) {
 
 /** Opens everything the agent serves from and starts listening. */
 export function startAgent(state: State, config: AgentConfig): Listener {
+  const runUser = runUserOf(config);
+  secureStateDir(config.stateDir, runUser);
+  console.error(runUserNotice(runUser));
   const locks = new LockStore(state, config.commandLockTtlSeconds * 1000);
   // Command locks of a previous life are void at once (docs/locks.md "Restart").
   locks.clearCommandLock();

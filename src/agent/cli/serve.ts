@@ -67,6 +67,8 @@ export const serveCommand = defineCommand({
   args: serveArgs,
   async run({ args }) {
     const config = configFromArgs(args);
+    const { resolveRunUser } = await import("../run-user.ts");
+    config.runUser = resolveRunUser(config.runAs);
     const { openState } = await import("../state.ts");
     const { startAgent } = await import("../server.ts");
     const { claimStateDir } = await import("../serve-claim.ts");

@@ -20,6 +20,8 @@ import { downloadFrames } from "../downloads.ts";
 import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
 import type { PythonEnv } from "../python-env.ts";
 import { runPaths, type RunPlan } from "../run-files.ts";
+import { asRunUser, runUserOf } from "../run-user.ts";
+import { baseEnv } from "../script-env.ts";
 import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
 import { SpoolReader } from "../spool.ts";
 import { unpackUpload } from "../unpack.ts";
@@ -28,16 +30,21 @@ import { smallJsonBody, valid } from "./validate.ts";
 
 export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: { command: WaitLine } };
 
-async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: string): Promise<RunPlan> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
-  Object.assign(env, spec.env, {
+/** What the supervisor runs: argv (as the run user) and the script's environment (docs/security.md "A script's environment"). */
+async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: string): Promise<RunPlan> {
+  const { work: workDir, tmp } = runPaths(runDir);
+  const user = runUserOf(deps.config);
+  const env: Record<string, string> = {
+    ...baseEnv(user, tmp),
+    ...spec.env,
     KEG_PROCESS_ID: record.id,
     KEG_BOX: spec.box,
     KEG_OUTPUT_CHANNEL: "3",
     PYTHONUNBUFFERED: "1",
-    PYTHONPATH: [deps.python.libDir, spec.env.PYTHONPATH ?? process.env.PYTHONPATH].filter(Boolean).join(":"),
-  });
+    // A run folder is used once: bytecode caches would only add files to it.
+    PYTHONDONTWRITEBYTECODE: "1",
+    PYTHONPATH: [deps.python.libDir, spec.env.PYTHONPATH].filter(Boolean).join(":"),
+  };
   let argv: string[];
   if (spec.command === "python") {
     env.KEG_RUNNABLE = join(workDir, spec.entry!);
@@ -46,7 +53,7 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir:
     env.KEG_RUNNABLE = spec.args[0]!;
     argv = spec.args;
   }
-  return { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes };
+  return { argv: asRunUser(user, argv), env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes };
 }
 
 /** A run's frames from `from`, live until its exit frame; then nothing more. */
@@ -93,6 +100,7 @@ export function runRoutes(deps: RunDeps) {
       await saveUpload(reader, rest, paths.upload, config.maxUploadBytes);
       await unpackUpload(paths.upload, paths.work);
       rmSync(paths.upload, { force: true });
+      runs.handOver(dir);
       return dir;
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
@@ -115,7 +123,7 @@ export function runRoutes(deps: RunDeps) {
       forced: grant.forced,
       box: spec.box,
     };
-    const live = runs.start(dir, record, await planFor(spec, record, deps, runPaths(dir).work));
+    const live = runs.start(dir, record, await planFor(spec, record, deps, dir));
     // A detached run frees the box right after it has started (docs/locks.md "The command lock").
     if (spec.detach && !grant.forced) locks.releaseCommand(grant.generation);
     return live;
