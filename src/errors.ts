@@ -14,6 +14,7 @@ export type ErrorCode =
   | "too_large"
   | "unreachable"
   | "stale"
+  | "rate_limited"
   | "failed";
 
 const exitCodes: Record<ErrorCode, number> = {
@@ -26,6 +27,7 @@ const exitCodes: Record<ErrorCode, number> = {
   too_large: 1,
   unreachable: 1,
   stale: 1,
+  rate_limited: 1,
   failed: 1,
 };
 
@@ -39,6 +41,7 @@ const statuses: Record<ErrorCode, number> = {
   too_large: 413,
   unreachable: 502,
   stale: 409,
+  rate_limited: 429,
   failed: 500,
 };
 

@@ -1,22 +1,42 @@
 /**
  * Token check for every path but /health, before routing: without a valid
- * token even an unknown /v1 path is a 401 (docs/api.md).
+ * token even an unknown /v1 path is a 401 (docs/api.md). An address that
+ * keeps sending wrong tokens is answered 429 for a while; a valid token always
+ * passes (docs/security.md "Limits").
  * @module
  */
 import type { MiddlewareHandler } from "hono";
+import { createHash } from "node:crypto";
 import { KegError } from "../errors.ts";
+import { peerAddress } from "../platform/bun.ts";
+import { RefusalLimit, REFUSALS_ALLOWED } from "./refusal-limit.ts";
 import type { State } from "./state.ts";
 import { userForToken } from "./users.ts";
 
-export type AuthEnv = { Variables: { user: string } };
+export type AuthEnv = { Variables: { user: string }; Bindings: { server?: unknown } };
 
-export function requireToken(state: State): MiddlewareHandler<AuthEnv> {
+function refuse(limit: RefusalLimit, address: string, token: string, header: (name: string, value: string) => void): void {
+  const wait = limit.retryAfter(address);
+  if (wait) {
+    header("retry-after", String(wait));
+    throw new KegError("rate_limited", `Too many refused tokens from ${address}. Wait ${wait} s, and check the token.`);
+  }
+  const digest = createHash("sha256").update(token).digest("base64url").slice(0, 16);
+  if (limit.refused(address, digest)) console.error(`keg-agent: more than ${REFUSALS_ALLOWED} different refused tokens in 10 s from ${address}: answering 429 for 10 s`);
+}
+
+export function requireToken(state: State, limit = new RefusalLimit()): MiddlewareHandler<AuthEnv> {
   return async function requireTokenMiddleware(c, next) {
     const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer (\S+)$/.exec(header);
+    // The scheme is case-insensitive (RFC 9110, 11.1); the token is not.
+    const match = /^bearer +(\S+)$/i.exec(header);
     const user = match ? userForToken(state, match[1]!) : undefined;
-    if (!user) throw new KegError("unauthorized", "Missing or invalid token. Make one on the box with 'keg-agent users add NAME'.");
-    c.set("user", user);
-    await next();
+    if (user) {
+      c.set("user", user);
+      return next();
+    }
+    // Only a token that was tried counts: a request without one guesses nothing.
+    if (match) refuse(limit, peerAddress(c.env?.server, c.req.raw) ?? "unknown", match[1]!, (name, value) => c.header(name, value));
+    throw new KegError("unauthorized", "Missing or invalid token. Make one on the box with 'keg-agent users add NAME'.");
   };
 }

@@ -10,6 +10,7 @@ import { LockStore } from "../lock/store.ts";
 import { WaitLine } from "../lock/wait-line.ts";
 import { listen, type Listener } from "../platform/bun.ts";
 import { VERSION } from "../version.ts";
+import type { Identity } from "../wire/api.ts";
 import { requireToken, type AuthEnv } from "./auth.ts";
 import type { AgentConfig } from "./config.ts";
 import { preparePython, type PythonEnv } from "./python-env.ts";
@@ -29,7 +30,7 @@ export function createApp(deps: AgentDeps) {
   const app = new Hono<AuthEnv & { Bindings: { server?: unknown } }>();
   app.get("/health", (c) => c.json({ ok: true, version: VERSION, name: deps.config.name }));
   app.use("*", requireToken(deps.state));
-  app.get("/v1/whoami", (c) => c.json({ user: c.get("user"), version: VERSION, name: deps.config.name }));
+  app.get("/v1/whoami", (c) => c.json({ user: c.get("user"), version: VERSION, name: deps.config.name, max_upload_bytes: deps.config.maxUploadBytes } satisfies Identity));
   app.route("/v1", lockRoutes(deps.config, deps.locks, deps.lines.user));
   app.route("/v1/runs", runRoutes(deps));
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}. See docs/api.md.` } }, 404));

@@ -31,6 +31,11 @@ export function listen(options: ServeOptions): Listener {
   };
 }
 
+/** The address a request came from, when the server can tell. */
+export function peerAddress(server: unknown, request: Request): string | undefined {
+  return (server as { requestIP?: (req: Request) => { address: string } | null })?.requestIP?.(request)?.address;
+}
+
 /** Lets one long streamed response outlive the idle timeout. */
 export function disableIdleTimeout(server: unknown, request: Request): void {
   (server as { timeout?: (req: Request, seconds: number) => void })?.timeout?.(request, 0);

@@ -8,11 +8,11 @@
  * @module
  */
 import * as v from "valibot";
-import { ENV_NAME, KILL_SIGNALS } from "./names.ts";
+import { MAX_NOTE_CHARS } from "./limits.ts";
+import { ENV_NAME, KILL_SIGNALS, relativePathProblem } from "./names.ts";
 
-/** JSON bodies other than the upload (docs/api.md "Errors"). */
-export const MAX_JSON_BODY_BYTES = 64 * 1024;
-export const MAX_NOTE_CHARS = 1000;
+export { MAX_JSON_BODY_BYTES, MAX_NOTE_CHARS } from "./limits.ts";
+
 const MAX_NAME_CHARS = 256;
 const MAX_PATH_CHARS = 4096;
 /** Linux's limit on one argument or environment string (MAX_ARG_STRLEN). */
@@ -68,7 +68,12 @@ export const RunSpecSchema = v.pipe(
   jsonObject({
     command: v.picklist(["python", "exec"], "'python' or 'exec'"),
     /** python: the script's path inside the upload */
-    entry: v.optional(text(MAX_PATH_CHARS)),
+    entry: v.optional(
+      v.pipe(
+        text(MAX_PATH_CHARS),
+        v.check((path) => relativePathProblem(path) === undefined, "a path inside the upload (relative, without '..')"),
+      ),
+    ),
     /** python: the script's arguments; exec: the program and its arguments */
     args: list(text(MAX_ARG_CHARS), MAX_LIST_ITEMS),
     env: v.pipe(

@@ -23,10 +23,20 @@ export type Agent = {
   [Symbol.asyncDispose](): Promise<void>;
 };
 
-export type AgentOptions = { args?: string[]; stateDir?: string; port?: number; name?: string; keepState?: boolean; env?: Record<string, string> };
+export type AgentOptions = {
+  args?: string[];
+  /** relative paths are taken from `cwd` */
+  stateDir?: string;
+  port?: number;
+  name?: string;
+  keepState?: boolean;
+  env?: Record<string, string>;
+  /** the agent's working directory */
+  cwd?: string;
+};
 
-export async function agentCommand(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([agentBin(), ...args], { env: cleanEnv(env), stdout: "pipe", stderr: "pipe" });
+export async function agentCommand(args: string[], env: Record<string, string> = {}, cwd?: string) {
+  const proc = Bun.spawn([agentBin(), ...args], { env: cleanEnv(env), cwd, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { stdout, stderr, code };
 }
@@ -34,7 +44,7 @@ export async function agentCommand(args: string[], env: Record<string, string> =
 export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "keg-agent-"));
   const args = ["serve", "--listen", `127.0.0.1:${options.port ?? 0}`, "--state-dir", stateDir, "--name", options.name ?? "testbox", ...(options.args ?? [])];
-  const proc = Bun.spawn([agentBin(), ...args], { env: cleanEnv(options.env), stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([agentBin(), ...args], { env: cleanEnv(options.env), cwd: options.cwd, stdout: "pipe", stderr: "pipe" });
   let seen = "";
   const decoder = new TextDecoder();
   const reader = proc.stdout.getReader();
@@ -81,7 +91,7 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     proc,
     output: () => seen,
     async addUser(name) {
-      const { stdout, stderr, code } = await agentCommand(["users", "add", name, "--state-dir", stateDir]);
+      const { stdout, stderr, code } = await agentCommand(["users", "add", name, "--state-dir", stateDir], {}, options.cwd);
       if (code !== 0) throw new Error(`users add failed: ${stderr}`);
       return stdout.trim();
     },

@@ -73,7 +73,7 @@ test.concurrent("the copied agent stores users and serves /health and /v1/whoami
   const health = await fetch(`${url}/health`);
   expect({ status: health.status, body: await health.json() }).toMatchObject({ status: 200, body: { version: VERSION, name: "copied" } });
   const whoami = await fetch(`${url}/v1/whoami`, { headers: { authorization: `Bearer ${token}` } });
-  expect({ status: whoami.status, body: await whoami.json() }).toEqual({ status: 200, body: { user: "alice", version: VERSION, name: "copied" } });
+  expect({ status: whoami.status, body: await whoami.json() }).toEqual({ status: 200, body: { user: "alice", version: VERSION, name: "copied", max_upload_bytes: 256 * 1024 * 1024 } });
   expect((await fetch(`${url}/v1/whoami`)).status).toBe(401);
 
   // users commands work on the same LMDB environment while serve runs.
