@@ -12,7 +12,9 @@ import type { LockStore } from "../lock/store.ts";
 import { selfCommand, spawnHelper, type Helper } from "../platform/bun.ts";
 import type { RunInfo } from "../wire/api.ts";
 import type { AgentConfig } from "./config.ts";
+import { treeSize } from "../files/tree-size.ts";
 import { runHook } from "./hook.ts";
+import { runsToPrune, type FinishedRun } from "./run-pruning.ts";
 import { runUserOf } from "./run-user.ts";
 import { handOverRun } from "./state-modes.ts";
 import { readJson, runPaths, type ExitRecord, type RunPlan } from "./run-files.ts";
@@ -183,6 +185,8 @@ export class RunManager {
       await runHook(this.config, live.record);
       // Finished: followers keep their reference; later ones replay it through get().
       this.live.delete(live.id);
+      // After the release: pruning must not keep the next user waiting.
+      setImmediate(() => this.prune());
       if (live.record.forced || live.record.detached) return false;
       return this.locks.releaseCommand(live.record.generation);
     })();
@@ -266,15 +270,23 @@ export class RunManager {
     }
   }
 
-  /** Removes finished runs older than --keep-runs. */
+  /** Bytes of finished runs' folders, measured once each. */
+  private readonly sizes = new Map<string, number>();
+
+  /** Removes finished runs older than --keep-runs, then the oldest beyond --max-disk. */
   prune(): void {
-    const keepMs = this.config.keepRunsDays * 86_400_000;
+    const finished: FinishedRun[] = [];
     for (const { value } of this.state.runs.getRange()) {
       const record = value as RunRecord;
-      if (record.status === "running" || Date.now() - Date.parse(record.started) <= keepMs) continue;
-      rmSync(join(this.runsDir, record.id), { recursive: true, force: true });
-      this.state.runs.removeSync(record.id);
-      this.live.delete(record.id);
+      if (record.status === "running" || this.live.has(record.id)) continue;
+      let bytes = this.sizes.get(record.id);
+      if (bytes === undefined) this.sizes.set(record.id, (bytes = treeSize(join(this.runsDir, record.id))));
+      finished.push({ id: record.id, started: Date.parse(record.started), bytes });
+    }
+    for (const id of runsToPrune(finished, Date.now(), this.config.keepRunsDays * 86_400_000, this.config.maxDiskBytes)) {
+      rmSync(join(this.runsDir, id), { recursive: true, force: true });
+      this.state.runs.removeSync(id);
+      this.sizes.delete(id);
     }
   }
 

@@ -7,6 +7,7 @@ import { agentCommand, startAgent } from "../../helpers/agent.ts";
 import { userWithBox } from "../../helpers/keg.ts";
 import { expectNextRunWorks, runBox } from "../../helpers/run.ts";
 import { tempDir } from "../../helpers/tmp.ts";
+import { until } from "../../helpers/until.ts";
 
 setDefaultTimeout(60_000);
 
@@ -34,4 +35,21 @@ test.concurrent("a relative --state-dir works: runs find their scripts", async (
   using scripts = tempDir("keg-relative-scripts-", { "hello.py": "print('hello')\n" });
   expect(await keg.run(["python", "run", "hello.py", "--box", "lab"], { cwd: scripts.path })).toEqual({ code: 0, stdout: "hello\n", stderr: "" });
   expect((await agentCommand(["users", "list", "--state-dir", "relstate"], {}, cwd.path)).stdout).toBe("alice\t1 token\n");
+});
+
+test.concurrent("--max-disk: finished runs' folders are pruned oldest first once they hold more than the cap", async () => {
+  // 0.001 GiB ≈ 1.07 MB; each run leaves 600 kB in its folder.
+  await using box = await runBox({ "fill.py": "open('data.bin', 'wb').write(b'x' * 600_000)\n" }, { args: ["--max-disk", "0.001"] });
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    expect((await box.run(["python", "run", "fill.py"])).code).toBe(0);
+    const runs = JSON.parse((await box.run(["python", "ps", "--json"])).stdout) as { id: string }[];
+    ids.push(runs.at(-1)!.id);
+  }
+  const kept = await until(async () => {
+    const runs = (JSON.parse((await box.run(["python", "ps", "--json"])).stdout) as { id: string }[]).map((r) => r.id);
+    return runs.length === 1 ? runs : undefined;
+  }, { what: "the two oldest runs to be pruned" });
+  expect(kept).toEqual([ids[2]!]);
+  expect(readdirSync(join(box.agent.stateDir, "runs"))).toEqual([ids[2]!]);
 });
