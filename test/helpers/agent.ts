@@ -3,7 +3,7 @@
  * stop) to kill it; `await using agent = await startAgent()`.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { agentBin, cleanEnv } from "./bin.ts";
 
@@ -106,4 +106,10 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     },
   };
   return agent;
+}
+
+/** The line a serving agent without --run-as writes first on stderr (docs/security.md "Who runs scripts"). */
+export function ownRightsNotice(): string {
+  const me = userInfo();
+  return `keg-agent: scripts run with this agent's own rights (user ${me.username}); ${me.uid === 0 ? "give it" : "start it as root with"} --run-as USER to keep them away from its state\n`;
 }

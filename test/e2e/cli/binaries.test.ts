@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../../package.json" with { type: "json" };
 import { tempDir } from "../../helpers/tmp.ts";
+import { ownRightsNotice } from "../../helpers/agent.ts";
 
 const VERSION = pkg.version;
 
@@ -95,5 +96,6 @@ test.concurrent("the copied agent stores users and serves /health and /v1/whoami
   serve.kill("SIGTERM");
   expect(await serve.exited).toBe(0);
   reader.releaseLock();
-  expect(await stderr).toBe("");
+  // One line at start says whose rights scripts have (docs/security.md "Who runs scripts"), then nothing.
+  expect(await stderr).toBe(ownRightsNotice());
 });

@@ -3,7 +3,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../../package.json" with { type: "json" };
-import { agentCommand, startAgent } from "../../helpers/agent.ts";
+import { agentCommand, startAgent, ownRightsNotice } from "../../helpers/agent.ts";
 import { agentBin } from "../../helpers/bin.ts";
 import { addBox, errorLine, user } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/tmp.ts";
@@ -168,7 +168,8 @@ describe("version, help and serve", () => {
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
     reader.releaseLock();
-    expect(await stderr).toBe("");
+    // One line at start says whose rights scripts have (docs/security.md "Who runs scripts"), then nothing.
+    expect(await stderr).toBe(ownRightsNotice());
     // LMDB was closed cleanly: the state dir opens again.
     expect((await agentCommand(["users", "list", "--state-dir", state.path])).code).toBe(0);
   });
