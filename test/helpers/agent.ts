@@ -111,5 +111,6 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
 /** The line a serving agent without --run-as writes first on stderr (docs/security.md "Who runs scripts"). */
 export function ownRightsNotice(): string {
   const me = userInfo();
-  return `keg-agent: scripts run with this agent's own rights (user ${me.username}); ${me.uid === 0 ? "give it" : "start it as root with"} --run-as USER to keep them away from its state\n`;
+  const name = Bun.spawnSync(["id", "-un"]).stdout.toString().trim();
+  return `keg-agent: scripts run with this agent's own rights (user ${name}); ${me.uid === 0 ? "give it" : "start it as root with"} --run-as USER to keep them away from its state\n`;
 }
