@@ -114,3 +114,14 @@ export function ownRightsNotice(): string {
   const name = Bun.spawnSync(["id", "-un"]).stdout.toString().trim();
   return `keg-agent: scripts run with this agent's own rights (user ${name}); ${me.uid === 0 ? "give it" : "start it as root with"} --run-as USER to keep them away from its state\n`;
 }
+
+/** The first line a process writes on stdout (the agent's `listening on` line); throws with its stderr when it exits first. */
+export async function firstLine(reader: ReadableStreamDefaultReader<Uint8Array>, stderr: Promise<string>): Promise<string> {
+  let seen = "";
+  while (!seen.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`exited before its first line: ${seen}${await stderr}`);
+    seen += new TextDecoder().decode(value);
+  }
+  return seen.slice(0, seen.indexOf("\n"));
+}

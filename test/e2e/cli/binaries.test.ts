@@ -9,7 +9,7 @@ import { chmodSync, copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../../package.json" with { type: "json" };
 import { tempDir } from "../../helpers/tmp.ts";
-import { ownRightsNotice } from "../../helpers/agent.ts";
+import { firstLine, ownRightsNotice } from "../../helpers/agent.ts";
 
 const VERSION = pkg.version;
 
@@ -60,13 +60,7 @@ test.concurrent("the copied agent stores users and serves /health and /v1/whoami
   await using serve = bare(bin.path, ["./keg-agent", "serve", "--listen", "127.0.0.1:0", "--state-dir", state.path, "--name", "copied"]);
   const stderr = new Response(serve.stderr).text();
   const reader = serve.stdout.getReader();
-  let seen = "";
-  while (!seen.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the copied agent exited before listening: ${seen}${await stderr}`);
-    seen += new TextDecoder().decode(value);
-  }
-  const line = seen.slice(0, seen.indexOf("\n"));
+  const line = await firstLine(reader, stderr);
   const match = /^keg-agent (\S+) listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
   expect(match?.[1]).toBe(VERSION);
   const url = match![2]!;

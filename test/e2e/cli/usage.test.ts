@@ -3,7 +3,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../../package.json" with { type: "json" };
-import { agentCommand, startAgent, ownRightsNotice } from "../../helpers/agent.ts";
+import { agentCommand, firstLine, ownRightsNotice, startAgent } from "../../helpers/agent.ts";
 import { agentBin } from "../../helpers/bin.ts";
 import { addBox, errorLine, user } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/tmp.ts";
@@ -152,13 +152,7 @@ describe("version, help and serve", () => {
     });
     const stderr = new Response(proc.stderr).text();
     const reader = proc.stdout.getReader();
-    let seen = "";
-    while (!seen.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`serve exited before its first line: ${seen}${await stderr}`);
-      seen += new TextDecoder().decode(value);
-    }
-    const line = seen.slice(0, seen.indexOf("\n"));
+    const line = await firstLine(reader, stderr);
     const port = Number(/:(\d+)$/.exec(line)?.[1]);
     expect(port).toBeGreaterThan(0);
     expect(line).toBe(`keg-agent ${VERSION} listening on http://127.0.0.1:${port}`);
