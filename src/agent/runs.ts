@@ -13,6 +13,8 @@ import { selfCommand, spawnHelper, type Helper } from "../platform/bun.ts";
 import type { RunInfo } from "../wire/api.ts";
 import type { AgentConfig } from "./config.ts";
 import { runHook } from "./hook.ts";
+import { describeError, logEvent } from "./log.ts";
+import { logRunEnded, logRunStarted } from "./run-log.ts";
 import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
 import type { State } from "./state.ts";
 import { signalGroup, stopGroup } from "./signals.ts";
@@ -65,6 +67,7 @@ export class RunManager {
     const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
     this.state.runs.putSync(record.id, record);
+    logRunStarted(record);
     const events = {
       started: (pid: number) => this.setPid(live, pid),
       output: () => {
@@ -75,7 +78,7 @@ export class RunManager {
     live.exited = this.supervise(dir, !record.detached, events).then(
       () => this.finishRecord(live),
       (error) => {
-        console.error(`keg-agent: run ${record.id}:`, error);
+        logEvent("error", { run: record.id, cause: describeError(error) });
         return this.finishRecord(live);
       },
     );
@@ -144,6 +147,7 @@ export class RunManager {
       signal: exit.signal,
     };
     this.state.runs.putSync(live.id, live.record);
+    logRunEnded(live.record, exit);
     return exit;
   }
 

@@ -55,3 +55,12 @@ export type HistoryEvent = {
   note?: string;
   generation?: number;
 };
+
+/** GET /health (no token): `started` changes when the agent restarts, in place or not. */
+export type Health = { ok: true; version: string; name: string; started: string };
+
+/** GET /v1/update: the running agent and the SHA-256 of its executable. */
+export type AgentBinary = { version: string; sha256: string };
+
+/** POST /v1/update: the version the box now runs; `restarting` when it is about to exec it. */
+export type UpdateResult = { version: string; restarting: boolean };
