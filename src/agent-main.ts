@@ -9,6 +9,7 @@ const root = defineCommand({
     serve: () => import("./agent/cli/serve.ts").then((m) => m.serveCommand),
     users: () => import("./agent/cli/users.ts").then((m) => m.usersCommand),
     "install-service": () => import("./agent/cli/install-service.ts").then((m) => m.installServiceCommand),
+    "uninstall-service": () => import("./agent/cli/uninstall-service.ts").then((m) => m.uninstallServiceCommand),
     supervise: () => import("./agent/cli/supervise.ts").then((m) => m.superviseCommand),
   },
 });
