@@ -105,3 +105,6 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
   };
   return agent;
 }
+
+/** The lines of an agent's stderr that are not operator log lines (docs/usage.md "Operating a box"): none are expected. */
+export const notLogLines = (stderr: string) => stderr.split("\n").filter((line) => line && !/^time=\S+ event=[\w-]+( |$)/.test(line));

@@ -85,6 +85,7 @@ export const serveCommand = defineCommand({
     process.stdout.write(`keg-agent ${VERSION} listening on ${listener.url}\n`);
     logEvent("agent-started", { version: VERSION, pid: process.pid, url: listener.url, name: config.name });
     if ((await stopped) === "updated") return (await import("../restart.ts")).restartAfterUpdate(listener, state, args);
+    logEvent("agent-stopping", { pid: process.pid });
     await listener.stop();
     await state.close();
     release();

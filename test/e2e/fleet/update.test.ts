@@ -72,6 +72,8 @@ describe("update --all", () => {
       expect(sha(agent.exe)).toBe(sha(agentBin()));
       expect(besideExecutable(agent.exe)).toEqual(["keg-agent"]);
     }
+    expect(b1.output()).toMatch(new RegExp(`event=update-installed user=alice from=${OLD_VERSION} to=${VERSION} restarting=true\n`));
+    expect(b1.output()).toMatch(/event=agent-restarting pid=\d+ listen=127\.0\.0\.1:\d+\n/);
     // The locked box is untouched: the same image and file, and bob's lock.
     expect(await health(b2.url)).toEqual(started[1]!);
     expect(sha(b2.exe)).toBe(b2Hash);
@@ -167,6 +169,7 @@ describe("refused binaries", () => {
     expect(all).toEqual({ code: 1, stdout: expect.stringMatching(/^Updating all boxes\.\.\.\n  lab: failed: the binary is not a keg-agent \(/), stderr: "" });
 
     expect(await health(agent.url)).toEqual(started);
+    expect(agent.output()).toMatch(/event=update-refused user=alice reason="the binary is not a keg-agent/);
     expect(sha(agent.exe)).toBe(ownHash);
     expect(besideExecutable(agent.exe)).toEqual(["keg-agent"]);
     const list = JSON.parse((await alice.run(["boxes", "list", "--json"])).stdout);
