@@ -7,6 +7,8 @@
  * the other agent commands print nothing.
  * @module
  */
+import { KegError } from "../errors.ts";
+
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
 type Format = "text" | "json" | "off";
@@ -42,7 +44,9 @@ export function logEvent(event: string, fields: LogFields = {}): void {
 export function describeError(error: unknown): string {
   const parts: string[] = [];
   for (let at: unknown = error; at && parts.length < 5; at = (at as { cause?: unknown }).cause) {
-    parts.push(at instanceof Error ? `${at.name === "Error" ? "" : `${at.name}: `}${at.message}` : String(at));
+    // keg's own errors are sentences already; others keep their kind (TypeError: …).
+    const plain = at instanceof KegError || (at instanceof Error && at.name === "Error");
+    parts.push(at instanceof Error ? `${plain ? "" : `${at.name}: `}${at.message}` : String(at));
     if (!(at instanceof Error)) break;
   }
   return parts.join(" <- ") || String(error);
