@@ -9,14 +9,14 @@ import type { BunPlugin } from "bun";
 
 export const root = join(import.meta.dir, "..");
 
-/** Where build/release.ts unpacks the addon packages npm does not install on this host. */
-export const addonCache = join(root, "dist", ".cache", "addons");
+/** Where build/release.ts unpacks the locked packages npm does not install on this host (other platforms' addons and Bun runtimes). */
+export const packageCache = join(root, "dist", ".cache", "packages");
 
 export type Target = "bun-linux-x64" | "bun-linux-arm64" | "bun-darwin-x64" | "bun-darwin-arm64" | "bun-windows-x64";
 
 /** The directory of an addon package: node_modules for the host's own, else the release cache. */
 function addonFile(pkgDir: string): string {
-  for (const base of [join(root, "node_modules"), addonCache]) {
+  for (const base of [join(root, "node_modules"), packageCache]) {
     const file = join(base, pkgDir, "node.napi.glibc.node");
     if (existsSync(file)) return file;
   }
@@ -65,6 +65,8 @@ export type BinaryOptions = {
   outfile: string;
   version: string;
   commit: string;
+  /** the Bun runtime of the target (default: Bun's own download for a cross build) */
+  executablePath?: string;
 };
 
 const entries = { keg: "src/cli.ts", "keg-agent": "src/agent-main.ts" } as const;
@@ -73,7 +75,7 @@ export async function compileBinary(options: BinaryOptions): Promise<void> {
   const arch = options.target.split("-")[2]!;
   const result = await Bun.build({
     entrypoints: [join(root, entries[options.name])],
-    compile: { target: options.target, outfile: options.outfile, autoloadBunfig: false, autoloadDotenv: false } as any,
+    compile: { target: options.target, outfile: options.outfile, ...(options.executablePath ? { executablePath: options.executablePath } : {}), autoloadBunfig: false, autoloadDotenv: false } as any,
     minify: true,
     bytecode: true,
     format: "esm",
