@@ -19,7 +19,7 @@ import { RunManager } from "./runs.ts";
 import { describeError, logEvent } from "./log.ts";
 import { logLockEvent } from "./lock-log.ts";
 import { updateRoutes } from "./routes/update.ts";
-import { MAX_AGENT_BINARY_BYTES } from "./update.ts";
+import { MAX_AGENT_BINARY_BYTES, ownExecutableHash } from "./update.ts";
 import type { State } from "./state.ts";
 
 /** Waiting lines: one for the command lock, one for the user lock. */
@@ -38,6 +38,9 @@ export type AgentDeps = {
 
 /** What the serving process wants to hear about. */
 export type AgentHooks = { onUpdated?: () => void };
+
+/** The agent's own hash is computed this long after the start, off the start's path. */
+const HASH_AFTER_START_MS = 3000;
 
 /** When this process image started: a client sees an agent restarted in place by its change. */
 const STARTED = new Date().toISOString();
@@ -81,6 +84,8 @@ export function startAgent(state: State, config: AgentConfig, hooks: AgentHooks 
     lines.user.changed();
   };
   const app = createApp({ state, config, locks, runs, python, lines, onUpdated: hooks.onUpdated });
+  // Ahead of a `keg update` asking for it (once per binary: it is kept in the state dir).
+  setTimeout(() => void ownExecutableHash(config.stateDir).catch(() => {}), HASH_AFTER_START_MS).unref();
   return listen({
     host: config.host,
     port: config.port,

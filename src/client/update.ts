@@ -4,10 +4,9 @@
  * the box answers again from its new image (docs/cli.md "keg update").
  * @module
  */
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import type { Box } from "../config/boxes.ts";
 import { KegError } from "../errors.ts";
+import { sha256OfFile } from "../files/sha256.ts";
 import type { AgentBinary, Health, UpdateResult } from "../wire/api.ts";
 import { fileBody } from "../platform/bun.ts";
 import { getJson, request } from "./http.ts";
@@ -28,11 +27,7 @@ const SEND_MS = 300_000;
 const BACK_WITHIN_MS = 30_000;
 const POLL_MS = 50;
 
-export async function agentFile(path: string): Promise<AgentFile> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return { path, sha256: hash.digest("hex") };
-}
+export const agentFile = (path: string): AgentFile => ({ path, sha256: sha256OfFile(path) });
 
 /** The phrase after `failed: ` in `update --all`: the box's own reason, without the box's name around it. */
 const reasonOf = (error: KegError) => error.message.replace(/\.$/, "");

@@ -39,7 +39,7 @@ async function updateAll(path: string, force: boolean): Promise<number> {
     info("No boxes yet. Add one with 'keg boxes add --address URL --token TOKEN'.");
     return 0;
   }
-  const agent = await agentFile(path);
+  const agent = agentFile(path);
   let code = await writeOut("Updating all boxes...\n");
   // Lines come in list order: each is printed once it and every box before it are done.
   const done: (UpdateOutcome | undefined)[] = [];
@@ -63,7 +63,7 @@ async function updateAll(path: string, force: boolean): Promise<number> {
 
 async function updateOne(name: string | undefined, path: string, force: boolean): Promise<number> {
   const box = resolveBox(name);
-  const outcome = await updateBox(box, await agentFile(path), force);
+  const outcome = await updateBox(box, agentFile(path), force);
   switch (outcome.kind) {
     case "updated":
     case "current":

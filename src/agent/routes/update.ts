@@ -21,7 +21,7 @@ export type UpdateDeps = {
 export function updateRoutes(deps: UpdateDeps) {
   const app = new Hono<AuthEnv>();
 
-  app.get("/", async (c) => c.json({ version: VERSION, sha256: await ownExecutableHash() } satisfies AgentBinary));
+  app.get("/", async (c) => c.json({ version: VERSION, sha256: await ownExecutableHash(deps.config.stateDir) } satisfies AgentBinary));
 
   app.post("/", valid("query", UpdateQuerySchema), async (c) => {
     const { sha256, box, force } = c.req.valid("query") as { sha256: string; box?: string; force?: boolean };
@@ -32,7 +32,7 @@ export function updateRoutes(deps: UpdateDeps) {
     const grant = deps.locks.acquireCommand(boxName, user, "update", force ?? false);
     logEvent("update-received", { user, sha256, from: VERSION });
     try {
-      const version = await installAgentBinary(c.req.raw.body, sha256, process.execPath);
+      const version = await installAgentBinary(c.req.raw.body, sha256, process.execPath, deps.config.stateDir);
       logEvent("update-installed", { user, from: VERSION, to: version, restarting: Boolean(deps.onUpdated) });
       if (deps.onUpdated) queueMicrotask(deps.onUpdated);
       else if (!grant.forced) deps.locks.releaseCommand(grant.generation);
