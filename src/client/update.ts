@@ -4,6 +4,7 @@
  * the box answers again from its new image (docs/cli.md "keg update").
  * @module
  */
+import { join } from "node:path";
 import type { Box } from "../config/boxes.ts";
 import { KegError } from "../errors.ts";
 import { sha256OfFile } from "../files/sha256.ts";
@@ -27,7 +28,22 @@ const SEND_MS = 300_000;
 const BACK_WITHIN_MS = 30_000;
 const POLL_MS = 50;
 
-export const agentFile = (path: string): AgentFile => ({ path, sha256: sha256OfFile(path) });
+/**
+ * The agents to send: `given` for every box, else the one beside this keg
+ * for the box's platform (`keg-agent-linux-arm64`, as releases name them),
+ * else `keg-agent` beside it. Each file is hashed once.
+ */
+export function agentPicker(given: string | undefined, besideDir: string, exists: (path: string) => boolean, hash = sha256OfFile): AgentPicker {
+  const hashed = new Map<string, AgentFile>();
+  const file = (path: string) => hashed.get(path) ?? hashed.set(path, { path, sha256: hash(path) }).get(path)!;
+  return (platform) => {
+    if (given) return file(given);
+    const candidates = [...(platform ? [join(besideDir, `keg-agent-${platform}`)] : []), join(besideDir, "keg-agent")];
+    const found = candidates.find(exists);
+    if (found) return file(found);
+    throw new KegError("failed", `no keg-agent${platform ? ` for ${platform}` : ""} next to keg (looked for ${candidates.join(" and ")}); give one with --agent-binary PATH`);
+  };
+}
 
 /** The phrase after `failed: ` in `update --all`: the box's own reason, without the box's name around it. */
 const reasonOf = (error: KegError) => error.message.replace(/\.$/, "");
@@ -43,7 +59,10 @@ async function backFromRestart(box: Box, before: string): Promise<Health | undef
   return undefined;
 }
 
-export async function updateBox(box: Box, agent: AgentFile, force: boolean): Promise<UpdateOutcome> {
+/** The binary for a box of `platform` (undefined: an agent too old to say), or the refusal saying what is missing. */
+export type AgentPicker = (platform: string | undefined) => AgentFile;
+
+export async function updateBox(box: Box, pickAgent: AgentPicker, force: boolean): Promise<UpdateOutcome> {
   let running: AgentBinary;
   let before: Health;
   try {
@@ -55,6 +74,13 @@ export async function updateBox(box: Box, agent: AgentFile, force: boolean): Pro
       const old = new KegError("failed", `the agent is too old to update itself: install the new keg-agent on the box by hand`);
       return { kind: "failed", reason: reasonOf(old), error: old };
     }
+    return { kind: "failed", reason: reasonOf(error), error };
+  }
+  let agent: AgentFile;
+  try {
+    agent = pickAgent(running.platform);
+  } catch (error) {
+    if (!(error instanceof KegError)) throw error;
     return { kind: "failed", reason: reasonOf(error), error };
   }
   if (running.sha256 === agent.sha256) return { kind: "current", version: running.version };

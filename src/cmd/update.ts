@@ -1,8 +1,8 @@
 /** `keg update (--box NAME | --all) [--agent-binary PATH]`: put a new keg-agent on boxes (docs/cli.md "keg update"). @module */
 import { existsSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { readBoxes, resolveBox, type Box } from "../config/boxes.ts";
-import { agentFile, eachBounded, updateBox, type UpdateOutcome } from "../client/update.ts";
+import { agentPicker, eachBounded, updateBox, type AgentPicker, type UpdateOutcome } from "../client/update.ts";
 import { defineCommand } from "../dispatch.ts";
 import { failure, KegError, usageError } from "../errors.ts";
 import { info } from "../log.ts";
@@ -13,12 +13,12 @@ import { boxArgs } from "./_args.ts";
 /** Boxes updated at once by --all: the binary is ~120 MB a box, sent from one laptop. */
 export const UPDATE_PARALLEL = 6;
 
-/** The agent to send: --agent-binary, else the keg-agent beside this keg. */
-function agentPath(given: string | undefined): string {
-  const path = given ? resolve(given) : join(dirname(process.execPath), "keg-agent");
-  if (!existsSync(path) || !statSync(path).isFile())
-    throw failure(given ? `--agent-binary ${given} is not a file. Give the path of a keg-agent binary.` : `No keg-agent next to keg (looked for ${path}). Give one with --agent-binary PATH.`);
-  return path;
+const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
+
+/** --agent-binary, checked before any box is asked; else the agent beside this keg, per box platform. */
+function picker(given: string | undefined): AgentPicker {
+  if (given && !isFile(resolve(given))) throw failure(`--agent-binary ${given} is not a file. Give the path of a keg-agent binary.`);
+  return agentPicker(given && resolve(given), dirname(process.execPath), isFile);
 }
 
 /** One line of `update --all`. */
@@ -33,13 +33,12 @@ export function outcomeLine(box: Box, outcome: UpdateOutcome): string {
   return `  ${box.name}: ${says}\n`;
 }
 
-async function updateAll(path: string, force: boolean): Promise<number> {
+async function updateAll(pick: AgentPicker, force: boolean): Promise<number> {
   const boxes = readBoxes();
   if (!boxes.length) {
     info("No boxes yet. Add one with 'keg boxes add --address URL --token TOKEN'.");
     return 0;
   }
-  const agent = agentFile(path);
   let code = await writeOut("Updating all boxes...\n");
   // Lines come in list order: each is printed once it and every box before it are done.
   const done: (UpdateOutcome | undefined)[] = [];
@@ -52,7 +51,7 @@ async function updateAll(path: string, force: boolean): Promise<number> {
       printing = printing.then(async () => void (code ||= await writeOut(line)));
     }
   };
-  await eachBounded(boxes, UPDATE_PARALLEL, (box) => updateBox(box, agent, force), (index, outcome) => {
+  await eachBounded(boxes, UPDATE_PARALLEL, (box) => updateBox(box, pick, force), (index, outcome) => {
     done[index] = outcome;
     flush();
   });
@@ -61,9 +60,9 @@ async function updateAll(path: string, force: boolean): Promise<number> {
   return code || (bad ? 1 : 0);
 }
 
-async function updateOne(name: string | undefined, path: string, force: boolean): Promise<number> {
+async function updateOne(name: string | undefined, pick: AgentPicker, force: boolean): Promise<number> {
   const box = resolveBox(name);
-  const outcome = await updateBox(box, agentFile(path), force);
+  const outcome = await updateBox(box, pick, force);
   switch (outcome.kind) {
     case "updated":
     case "current":
@@ -85,7 +84,7 @@ export const updateCommand = defineCommand({
   },
   async run({ args, force }) {
     if (args.all && args.box) throw usageError("Give --box NAME or --all, not both. See 'keg update --help'.");
-    const path = agentPath(args["agent-binary"]);
-    return args.all ? updateAll(path, force) : updateOne(args.box, path, force);
+    const pick = picker(args["agent-binary"]);
+    return args.all ? updateAll(pick, force) : updateOne(args.box, pick, force);
   },
 });

@@ -21,7 +21,7 @@ export type UpdateDeps = {
 export function updateRoutes(deps: UpdateDeps) {
   const app = new Hono<AuthEnv>();
 
-  app.get("/", async (c) => c.json({ version: VERSION, sha256: await ownExecutableHash(deps.config.stateDir) } satisfies AgentBinary));
+  app.get("/", async (c) => c.json({ version: VERSION, sha256: await ownExecutableHash(deps.config.stateDir), platform: `${process.platform}-${process.arch}` } satisfies AgentBinary));
 
   app.post("/", valid("query", UpdateQuerySchema), async (c) => {
     const { sha256, box, force } = c.req.valid("query") as { sha256: string; box?: string; force?: boolean };

@@ -225,3 +225,33 @@ describe("detached runs", () => {
     expect(done).toMatchObject([{ id, status: "exited", exit_code: 7 }]);
   });
 });
+
+describe("bad input", () => {
+  test("--box with --all, a missing --agent-binary, and a locked box with --box: one line each, nothing sent", async () => {
+    using alice = user();
+    const both = await alice.run(["update", "--all", "--box", "lab"]);
+    expect({ code: both.code, stdout: both.stdout, line: errorLine(both.stderr) }).toEqual({
+      code: 2,
+      stdout: "",
+      line: "Error: Give --box NAME or --all, not both. See 'keg update --help'.",
+    });
+    const missing = await alice.run(["update", "--all", "--agent-binary", "/nonexistent/keg-agent"]);
+    expect({ code: missing.code, stdout: missing.stdout, line: errorLine(missing.stderr) }).toEqual({
+      code: 1,
+      stdout: "",
+      line: "Error: --agent-binary /nonexistent/keg-agent is not a file. Give the path of a keg-agent binary.",
+    });
+
+    const agent = await oldBox("lab");
+    await using _ = agent;
+    await addBox(alice, agent, "lab", await agent.addUser("alice"));
+    using bob = user();
+    await addBox(bob, agent, "lab", await agent.addUser("bob"));
+    expect((await bob.run(["boxes", "lock", "--box", "lab"])).code).toBe(0);
+    const locked = await alice.run(["update", "--box", "lab"]);
+    expect({ code: locked.code, stdout: locked.stdout }).toEqual({ code: 75, stdout: "" });
+    expect(errorLine(locked.stderr)).toMatch(/^Error: Box 'lab' is locked by bob \(since .*\)\. Use --force-command to override\.$/);
+    expect((await health(agent.url)).version).toBe(OLD_VERSION);
+    expect(besideExecutable(agent.exe)).toEqual(["keg-agent"]);
+  });
+});
