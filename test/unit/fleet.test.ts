@@ -78,3 +78,21 @@ test("the config home on Windows is %APPDATA%\\keg unless KEG_HOME or XDG_CONFIG
   expect(kegHome({ KEG_HOME: "/k", APPDATA: "x" }, "win32")).toBe("/k");
   expect(kegHome({ APPDATA: "x" }, "linux")).toEndWith("/.config/keg");
 });
+
+describe("POST /v1/update, in process: the query is checked before anything is taken or written", () => {
+  test("a bad or missing sha256, and a bad force, are a 400 naming the field; the command lock stays free", async () => {
+    const { inProcessAgent } = await import("./in-process-agent.ts");
+    await using agent = await inProcessAgent();
+    const cases: [string, string][] = [
+      ["/v1/update?sha256=nothex", "Bad query: sha256 must be the binary's SHA-256 as 64 lowercase hex digits."],
+      ["/v1/update", "Bad query: sha256 is missing; it must be the binary's SHA-256 as 64 lowercase hex digits."],
+      [`/v1/update?sha256=${"a".repeat(64)}&force=yes`, "Bad query: force must be true or false."],
+    ];
+    for (const [path, message] of cases) {
+      const response = await agent.call("POST", path, { body: "not a binary", headers: { "content-type": "application/octet-stream" } });
+      expect({ path, status: response.status, body: await response.json() }).toEqual({ path, status: 400, body: { error: { code: "bad_request", message } } });
+    }
+    const status = (await (await agent.call("GET", "/v1/status")).json()) as { command_lock: unknown };
+    expect(status.command_lock).toBeNull();
+  });
+});
