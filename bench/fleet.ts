@@ -13,9 +13,9 @@
  * Every agent and temp dir is removed at the end.
  * @module
  */
-import { chmodSync, copyFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { benchEnv, cleanUp, describeBuild, keg, kegAgent, ms, requireBinaries, root, startAgent, table, tempDir, type BenchAgent } from "./harness.ts";
+import { benchEnv, cleanUp, describeBuild, keg, kegAgent, ms, realPython, requireBinaries, root, startAgent, table, tempDir, type BenchAgent } from "./harness.ts";
 import { median, p90 } from "./lib.ts";
 
 const argValue = (flag: string) => {
@@ -28,6 +28,8 @@ const LISTED = 50;
 const OLD = "0.0.1-bench";
 
 requireBinaries();
+// A box's python3 is a plain executable; here it is a pyenv shim that every (re)start would pay ~100 ms of CPU for.
+const python = realPython();
 
 function oldAgentBinary(): string {
   const outdir = tempDir("keg-bench-old-");
@@ -51,27 +53,37 @@ function homeWith(agents: BenchAgent[], tokens: string[]): string {
   return home;
 }
 
-function timedKeg(args: string[], home: string): { ms: number; code: number; stdout: string } {
+function timedKeg(args: string[], home: string): { ms: number; cpuMs: number; code: number; stdout: string } {
   const started = performance.now();
   const result = Bun.spawnSync([keg, ...args], { env: benchEnv({ KEG_HOME: home }), stdout: "pipe", stderr: "pipe" });
-  return { ms: performance.now() - started, code: result.exitCode, stdout: result.stdout.toString() };
+  const cpu = result.resourceUsage?.cpuTime;
+  return { ms: performance.now() - started, cpuMs: cpu ? Number(cpu.user + cpu.system) / 1000 : NaN, code: result.exitCode, stdout: result.stdout.toString() };
+}
+
+/** CPU ms a process and its reaped children used so far (/proc/PID/stat; kept across exec, so an updated agent counts whole). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const ticks = [11, 12, 13, 14].reduce((sum, at) => sum + Number(fields[at]), 0);
+  return ticks * 10; // USER_HZ is 100 on Linux
 }
 
 async function startMany(count: number, binary: () => string): Promise<BenchAgent[]> {
   const agents: BenchAgent[] = [];
   // A few at a time: 2 CPUs, and each start extracts the embedded addons.
   for (let at = 0; at < count; at += 5)
-    agents.push(...(await Promise.all(Array.from({ length: Math.min(5, count - at) }, (_, i) => startAgent(`box-${at + i + 1}`, [], binary())))));
+    agents.push(...(await Promise.all(Array.from({ length: Math.min(5, count - at) }, (_, i) => startAgent(`box-${at + i + 1}`, ["--python", python], binary())))));
   return agents;
 }
 
 try {
-  console.log(`# Fleet bench: ${describeBuild()}, ${new Date().toISOString().slice(0, 16)}Z\n`);
+  console.log(`# Fleet bench: ${describeBuild()}, ${new Date().toISOString().slice(0, 16)}Z, load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}\n`);
   const old = oldAgentBinary();
   const fleet = await startMany(UPDATED, () => ownCopy(old));
   const fleetTokens = fleet.map((agent) => agent.addUser("bench"));
   const fleetHome = homeWith(fleet, fleetTokens);
+  const agentCpuBefore = fleet.reduce((sum, agent) => sum + cpuMsOf(agent.pid), 0);
   const update = timedKeg(["update", "--all"], fleetHome);
+  const agentCpu = fleet.reduce((sum, agent) => sum + cpuMsOf(agent.pid), 0) - agentCpuBefore;
   const lines = update.stdout.trimEnd().split("\n");
   const updatedLines = lines.filter((line) => / updated to /.test(line)).length;
   if (update.code !== 0 || updatedLines !== UPDATED) throw new Error(`update --all: exit ${update.code}, ${updatedLines} of ${UPDATED} updated:\n${update.stdout}`);
@@ -105,6 +117,7 @@ try {
       [
         [`update --all, ${UPDATED} agents (${OLD} → current)`, 1, ms(update.ms), "", "", "10,000"],
         [`update --all again, ${UPDATED} agents already at it`, 1, ms(again.ms), "", "", ""],
+        [`  CPU of that update: keg ${ms(update.cpuMs)} ms, the ${UPDATED} agents ${ms(agentCpu)} ms`, "", ms((update.cpuMs + agentCpu) / 2), "", "", "(÷ 2 CPUs)"],
         [`boxes list, ${online.label}`, online.samples.length, ms(median(online.samples)), ms(p90(online.samples)), ms(Math.max(...online.samples)), "500"],
         [`boxes list, ${offline.label}`, offline.samples.length, ms(median(offline.samples)), ms(p90(offline.samples)), ms(Math.max(...offline.samples)), "3,200"],
       ],
