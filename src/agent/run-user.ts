@@ -64,9 +64,9 @@ export function asRunUser(user: RunUser, argv: string[]): string[] {
   return [setprivPath()!, `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "--", ...argv];
 }
 
-/** The line `serve` prints at start about whose rights scripts have. */
-export function runUserNotice(user: RunUser): string {
-  return user.switches
-    ? `keg-agent: scripts, pip and hooks run as ${user.name} (uid ${user.uid})`
-    : `keg-agent: scripts run with this agent's own rights (user ${user.name}); ${user.uid === 0 ? "give it" : "start it as root with"} --run-as USER to keep them away from its state`;
+/** What `serve` logs at start about whose rights scripts have (docs/security.md "Who runs scripts"). */
+export function runUserFields(user: RunUser): Record<string, string | number | boolean> {
+  if (user.switches) return { user: user.name, uid: user.uid, own_rights: false };
+  const fix = user.uid === 0 ? "give the agent --run-as USER" : "start the agent as root with --run-as USER";
+  return { user: user.name, uid: user.uid, own_rights: true, note: `scripts have this agent's own rights: ${fix} to keep them away from its state` };
 }

@@ -9,7 +9,7 @@ import { chmodSync, copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../../package.json" with { type: "json" };
 import { tempDir } from "../../helpers/tmp.ts";
-import { firstLine, ownRightsNotice } from "../../helpers/agent.ts";
+import { firstLine, notLogLines, ownRightsLine } from "../../helpers/agent.ts";
 
 const VERSION = pkg.version;
 
@@ -43,8 +43,10 @@ function copiedBinaries() {
 
 test.concurrent("copied alone, both binaries run --version with an empty environment", async () => {
   using bin = copiedBinaries();
-  expect(await runBare(bin.path, ["./keg", "--version"])).toEqual({ code: 0, stdout: `keg ${VERSION}\n`, stderr: "" });
-  expect(await runBare(bin.path, ["./keg-agent", "--version"])).toEqual({ code: 0, stdout: `keg-agent ${VERSION}\n`, stderr: "" });
+  // The version and the commit of the build (docs/cli.md "keg --version").
+  const COMMIT = String.raw`\(commit [0-9a-f]{12}(-dirty)?\)`;
+  expect(await runBare(bin.path, ["./keg", "--version"])).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^keg ${VERSION} ${COMMIT}\n$`)), stderr: "" });
+  expect(await runBare(bin.path, ["./keg-agent", "--version"])).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^keg-agent ${VERSION} ${COMMIT}\n$`)), stderr: "" });
 });
 
 test.concurrent("the copied agent stores users and serves /health and /v1/whoami from LMDB; the copied keg registers it", async () => {
@@ -90,6 +92,10 @@ test.concurrent("the copied agent stores users and serves /health and /v1/whoami
   serve.kill("SIGTERM");
   expect(await serve.exited).toBe(0);
   reader.releaseLock();
-  // One line at start says whose rights scripts have (docs/security.md "Who runs scripts"), then nothing.
-  expect(await stderr).toBe(ownRightsNotice());
+  // stderr is the operator's log: event lines only, no token (docs/usage.md "Operating a box").
+  const log = await stderr;
+  expect(notLogLines(log)).toEqual([]);
+  expect(log).toContain("event=agent-started");
+  expect(log).not.toContain(token);
+  expect(log).toMatch(ownRightsLine());
 });
