@@ -15,6 +15,7 @@ import type { AgentConfig } from "./config.ts";
 import { preparePython, type PythonEnv } from "./python-env.ts";
 import { lockRoutes } from "./routes/locks.ts";
 import { runRoutes } from "./routes/runs.ts";
+import { tunnelRoutes } from "./routes/tunnels.ts";
 import { RunManager } from "./runs.ts";
 import type { State } from "./state.ts";
 
@@ -30,6 +31,7 @@ export function createApp(deps: AgentDeps) {
   app.get("/v1/whoami", (c) => c.json({ user: c.get("user"), version: VERSION, name: deps.config.name }));
   app.route("/v1", lockRoutes(deps.config, deps.locks, deps.lines.user));
   app.route("/v1/runs", runRoutes(deps));
+  app.route("/v1/runs", tunnelRoutes(deps.runs));
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}. See docs/api.md.` } }, 404));
   app.onError((error, c) => {
     if (error instanceof KegError) return c.json({ error: { code: error.code, message: error.message } }, error.status as 400);

@@ -12,6 +12,96 @@ export type ServeOptions = {
   fetch: (request: Request, server: unknown) => Response | Promise<Response>;
 };
 
+/**
+ * One WebSocket, server or client side, with flow control: `send` answers
+ * false once the socket holds more than it has written, and `onDrain` says
+ * when to send again (docs/api.md "Tunnels").
+ */
+export type MessageSocket = {
+  send(data: Uint8Array | string): boolean;
+  /** stop reading from the network: the peer then feels TCP backpressure */
+  pause(): void;
+  resume(): void;
+  close(code?: number, reason?: string): void;
+  onMessage?: (data: Uint8Array | string) => void;
+  onDrain?: () => void;
+  onClose?: (code: number, reason: string) => void;
+};
+
+type UpgradeData = { socket: MessageSocket; opened: (socket: MessageSocket) => void };
+type BunSocket = import("bun").ServerWebSocket<UpgradeData>;
+
+/** Bun's server socket side: `send` is -1 when it queued under backpressure, and `drain` follows. */
+const websocketHandlers = {
+  open(ws: BunSocket) {
+    const socket = ws.data.socket;
+    socket.send = (data) => ws.send(data) > 0;
+    socket.pause = () => ws.pause();
+    socket.resume = () => ws.resume();
+    socket.close = (code, reason) => ws.close(code, reason);
+    ws.data.opened(socket);
+  },
+  message: (ws: BunSocket, data: string | Uint8Array) => ws.data.socket.onMessage?.(data),
+  drain: (ws: BunSocket) => ws.data.socket.onDrain?.(),
+  close: (ws: BunSocket, code: number, reason: string) => ws.data.socket.onClose?.(code, reason),
+  binaryType: "uint8array" as const,
+  // A quiet tunnel (a debugger waiting at a breakpoint) stays open: Bun pings an idle peer.
+  idleTimeout: 255,
+  sendPings: true,
+};
+
+/** Upgrades `request` to a WebSocket; `opened` gets it once open. False when `request` is not an upgrade. */
+export function upgradeToWebSocket(server: unknown, request: Request, opened: (socket: MessageSocket) => void): boolean {
+  const notYet = () => {
+    throw new Error("the WebSocket is not open yet");
+  };
+  const socket: MessageSocket = { send: notYet, pause: notYet, resume: notYet, close: notYet };
+  return (server as { upgrade(request: Request, options: { data: UpgradeData }): boolean }).upgrade(request, { data: { socket, opened } });
+}
+
+/** The client's queue above which `send` answers false, and below which `onDrain` fires. */
+const CLIENT_HIGH_WATER = 4 * 1024 * 1024;
+const CLIENT_LOW_WATER = 1024 * 1024;
+const DRAIN_POLL_MS = 1;
+
+/**
+ * A client WebSocket with request headers (Bun's extension), open. Bun's client
+ * has no drain event: a full queue is watched through `bufferedAmount`
+ * (docs/development.md "Serving and streaming").
+ */
+export function openWebSocket(url: string, headers: Record<string, string>): Promise<MessageSocket> {
+  const ws = new WebSocket(url, { headers } as unknown as string[]) as WebSocket & { pause(): boolean; resume(): boolean };
+  ws.binaryType = "arraybuffer";
+  let draining: ReturnType<typeof setTimeout> | undefined;
+  const watchDrain = () => {
+    draining = undefined;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > CLIENT_LOW_WATER) draining = setTimeout(watchDrain, DRAIN_POLL_MS);
+    else socket.onDrain?.();
+  };
+  const socket: MessageSocket = {
+    send(data) {
+      ws.send(data as Uint8Array<ArrayBuffer> | string);
+      if (ws.bufferedAmount <= CLIENT_HIGH_WATER) return true;
+      draining ??= setTimeout(watchDrain, DRAIN_POLL_MS);
+      return false;
+    },
+    pause: () => void ws.pause(),
+    resume: () => void ws.resume(),
+    close: (code, reason) => ws.close(code, reason),
+  };
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => resolve(socket);
+    ws.onmessage = (event) => socket.onMessage?.(typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer));
+    ws.onerror = (event) => reject(new Error((event as ErrorEvent).message || "WebSocket failed"));
+    ws.onclose = (event) => {
+      clearTimeout(draining);
+      reject(new Error(`WebSocket closed (${event.code})`));
+      socket.onClose?.(event.code, event.reason);
+    };
+  });
+}
+
 export function listen(options: ServeOptions): Listener {
   const server = Bun.serve({
     hostname: options.host,
@@ -21,6 +111,7 @@ export function listen(options: ServeOptions): Listener {
     // --keepalive seconds, well inside this (docs/development.md "Serving and streaming").
     idleTimeout: 255,
     fetch: (request, server) => options.fetch(request, server),
+    websocket: websocketHandlers,
   });
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
