@@ -29,7 +29,9 @@ export async function freePort(): Promise<number> {
  * exists, for `late-` modes), prints `listening`, serves until GATE/stop exists.
  * tcp-echo: echoes each connection until its EOF; tcp-flood: sends FLOOD_BYTES
  * to each connection, writing the count sent so far to GATE/sent;
- * udp-echo: answers each datagram with `echo:` and the datagram.
+ * tcp-sink: reads nothing until GATE/read exists, then counts each connection's
+ * bytes to its EOF into GATE/received; udp-echo: answers each datagram with
+ * `echo:` and the datagram.
  */
 export const FLOOD_BYTES = 1024 ** 3;
 export const SERVE_PY = `
@@ -63,6 +65,20 @@ def flood(c):
             os.replace(os.path.join(gate, "sent.tmp"), os.path.join(gate, "sent"))
     c.close()
 
+def sink(c):
+    while not os.path.exists(os.path.join(gate, "read")):
+        time.sleep(0.01)
+    total = 0
+    while True:
+        data = c.recv(1 << 16)
+        if not data:
+            break
+        total += len(data)
+    with open(os.path.join(gate, "received.tmp"), "w") as f:
+        f.write(str(total))
+    os.replace(os.path.join(gate, "received.tmp"), os.path.join(gate, "received"))
+    c.close()
+
 if mode == "udp-echo":
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", port))
@@ -82,7 +98,7 @@ s.bind(("127.0.0.1", port))
 s.listen(64)
 s.settimeout(0.05)
 print("listening", flush=True)
-handler = echo if mode == "tcp-echo" else flood
+handler = {"tcp-echo": echo, "tcp-flood": flood, "tcp-sink": sink}[mode]
 while not stopped():
     try:
         c, _ = s.accept()
