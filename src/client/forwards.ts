@@ -12,7 +12,7 @@ import type { Box } from "../config/boxes.ts";
 import { KegError } from "../errors.ts";
 import { warn } from "../log.ts";
 import { openWebSocket, type MessageSocket } from "../platform/bun.ts";
-import { tunnelPath } from "../wire/tunnel.ts";
+import { TUNNEL_CONNECT, TunnelClose, tunnelPath } from "../wire/tunnel.ts";
 import { joinTcp } from "../wire/tunnel-pipe.ts";
 import type { PortSpec } from "./port-spec.ts";
 
@@ -31,9 +31,10 @@ function listenError(spec: PortSpec, error: NodeJS.ErrnoException): KegError {
   return new KegError("failed", `Cannot listen on ${where} (${error.code ?? error.message}). ${fix}`);
 }
 
-/** Opens a tunnel to the run's box port; says once per forward why one was refused. */
+/** Opens tunnels to the run's box port; says once per forward why a connection got none. */
 class TunnelOpener {
   private warned = false;
+  private lastError = "";
   constructor(
     private readonly spec: PortSpec,
     private readonly target: Promise<Target>,
@@ -43,28 +44,40 @@ class TunnelOpener {
     const { box, runId } = await this.target;
     const url = `${box.address.replace(/^http/, "ws")}${tunnelPath(runId, this.spec.protocol, this.spec.box)}`;
     try {
-      const channel = await openWebSocket(url, { authorization: `Bearer ${box.token}` });
-      this.warned = false;
-      return channel;
-    } catch {
-      if (!this.warned)
-        warn(`-p ${this.spec.box}: box '${box.name}' opened no tunnel to its ${LOCAL}:${this.spec.box}/${this.spec.protocol} (is the script listening yet?); the local connection was closed.`);
-      this.warned = true;
+      return await openWebSocket(url, { authorization: `Bearer ${box.token}` });
+    } catch (error) {
+      this.lastError = (error as Error).message;
       return undefined;
     }
+  }
+
+  /** `refusal`: the box's reason; without it, why the last tunnel could not open. */
+  warnOnce(refusal?: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    const { box, protocol } = this.spec;
+    const why = refusal
+      ? `nothing accepted the connection to the box's ${LOCAL}:${box}/${protocol} (${refusal}): is the script listening yet?`
+      : `the box opened no tunnel to its ${LOCAL}:${box}/${protocol} (${this.lastError}).`;
+    const lost = protocol === "tcp" ? "The local connection was closed" : "The peer's datagrams were dropped";
+    warn(`-p ${box}: ${why} ${lost}; keg keeps listening.`);
   }
 }
 
 class TcpForward {
   private readonly connections = new Set<Socket>();
   private readonly opener: TunnelOpener;
+  /** A tunnel opened ahead of the next connection: it saves a handshake on each (docs/api.md "Tunnels"). */
+  private spare?: Promise<MessageSocket | undefined>;
+  private closed = false;
   private constructor(
     private readonly server: Server,
-    spec: PortSpec,
+    private readonly spec: PortSpec,
     target: Promise<Target>,
   ) {
     this.opener = new TunnelOpener(spec, target);
     server.on("connection", (socket) => void this.accept(socket));
+    void target.then(() => this.openSpare());
   }
 
   static open(spec: PortSpec, target: Promise<Target>): Promise<TcpForward> {
@@ -75,18 +88,43 @@ class TcpForward {
     });
   }
 
+  private openSpare(): void {
+    if (this.closed) return;
+    const spare = this.opener.open();
+    this.spare = spare;
+    void spare.then((channel) => {
+      // A spare the box closed (the run is ending) is not handed out.
+      if (channel) channel.onClose = () => this.spare === spare && (this.spare = undefined);
+    });
+  }
+
   private async accept(socket: Socket): Promise<void> {
     this.connections.add(socket);
     socket.once("close", () => this.connections.delete(socket));
     socket.on("error", () => {});
-    const channel = await this.opener.open();
-    if (!channel) return void socket.destroy();
+    const spare = this.spare;
+    this.spare = undefined;
+    const channel = (await spare) ?? (await this.opener.open());
+    this.openSpare();
+    if (!channel) {
+      this.opener.warnOnce();
+      return void socket.destroy();
+    }
     if (socket.destroyed) return channel.close();
+    channel.onClose = undefined;
+    channel.send(TUNNEL_CONNECT);
     joinTcp(socket, channel);
+    const closed = channel.onClose!;
+    channel.onClose = (code, reason) => {
+      if (code === TunnelClose.refused) this.opener.warnOnce(reason);
+      closed(code, reason);
+    };
   }
 
   close(): void {
+    this.closed = true;
     this.server.close();
+    void this.spare?.then((channel) => channel?.close());
     for (const socket of this.connections) socket.destroy();
   }
 }
@@ -130,6 +168,7 @@ class UdpForward {
 
   private async connect(key: string, peer: UdpPeer, from: RemoteInfo): Promise<void> {
     const channel = await this.opener.open();
+    if (!channel) this.opener.warnOnce();
     if (!channel || this.peers.get(key) !== peer) {
       if (this.peers.get(key) === peer) this.drop(key, peer);
       return channel?.close();

@@ -55,7 +55,9 @@ export function joinTcp(socket: Socket, channel: MessageSocket): void {
       channel.resume();
     });
   };
-  channel.onClose = (code) => {
+  const before = channel.onClose;
+  channel.onClose = (code, reason) => {
+    before?.(code, reason);
     closed = true;
     // A normal close keeps what is still queued for the socket; anything else is a reset.
     if (code === NORMAL) socket.end(() => socket.destroy());

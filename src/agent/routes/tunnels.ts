@@ -1,21 +1,20 @@
 /**
  * GET /v1/runs/:id/tunnel?protocol=tcp|udp&port=N: a WebSocket joined to the
- * box's 127.0.0.1:N, for the run's owner while the run lives; its tunnels
+ * box's 127.0.0.1:N (TCP once asked to `connect`), for the run's owner while the run lives; its tunnels
  * close when it ends (docs/api.md "Tunnels"). Without an Upgrade header the
  * same checks answer JSON, so keg can refuse a forward before it listens.
  * @module
  */
 import { Hono } from "hono";
 import type { Socket as UdpSocket } from "node:dgram";
-import type { Socket } from "node:net";
 import { KegError } from "../../errors.ts";
 import { upgradeToWebSocket, type MessageSocket } from "../../platform/bun.ts";
-import { TunnelClose, type TunnelProtocol } from "../../wire/tunnel.ts";
+import { TUNNEL_CONNECT, TunnelClose } from "../../wire/tunnel.ts";
 import { joinTcp } from "../../wire/tunnel-pipe.ts";
 import { TunnelQuerySchema } from "../../wire/tunnel-schemas.ts";
 import { RunIdParamSchema } from "../../wire/schemas.ts";
 import type { AuthEnv } from "../auth.ts";
-import { connectLoopback, LOOPBACK, udpToLoopback } from "../box-socket.ts";
+import { connectLoopback, udpToLoopback } from "../box-socket.ts";
 import type { LiveRun, RunManager } from "../runs.ts";
 import { valid } from "./validate.ts";
 
@@ -28,12 +27,29 @@ function tunnelableRun(runs: RunManager, id: string, user: string): LiveRun {
   return live;
 }
 
-async function boxSide(protocol: TunnelProtocol, port: number): Promise<Socket | UdpSocket> {
-  try {
-    return protocol === "tcp" ? await connectLoopback(port) : await udpToLoopback(port);
-  } catch (error) {
-    throw new KegError("unreachable", `Nothing accepts connections on the box's ${LOOPBACK}:${port} (${(error as Error).message}). Start the server in the run first.`);
-  }
+/**
+ * A TCP tunnel waits for `connect`, then joins the box port; what comes before
+ * the connection is up waits, with the WebSocket paused.
+ */
+function connectOnRequest(channel: MessageSocket, port: number, live: LiveRun): void {
+  const early: (Uint8Array | string)[] = [];
+  channel.onMessage = (data) => {
+    if (data !== TUNNEL_CONNECT || early.length) {
+      early.push(data);
+      return channel.pause();
+    }
+    early.push(data);
+    connectLoopback(port).then(
+      (socket) => {
+        if (live.exit || !early.length) return void socket.destroy();
+        joinTcp(socket, channel);
+        for (const data of early.splice(1)) channel.onMessage!(data);
+        channel.resume();
+      },
+      (error: Error) => channel.close(TunnelClose.refused, error.message),
+    );
+  };
+  channel.onClose = () => void early.splice(0);
 }
 
 /** One datagram per message each way; a full WebSocket drops datagrams, as a full network would. */
@@ -79,23 +95,18 @@ export function tunnelRoutes(runs: RunManager) {
     const { protocol, port } = c.req.valid("query");
     const live = tunnelableRun(runs, id, c.get("user"));
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return c.json({ run: id, protocol, port });
-    const box = await boxSide(protocol, port);
-    const close = () => ("destroy" in box ? box.destroy() : box.close());
-    if (live.exit) {
-      close();
-      throw new KegError("not_found", `Run ${id} is not running: ports are forwarded only while the run lives.`);
-    }
+    const udp = protocol === "udp" ? await udpToLoopback(port) : undefined;
     const upgraded = upgradeToWebSocket(c.env?.server, c.req.raw, (channel) => {
       if (live.exit) {
-        close();
+        udp?.close();
         return channel.close(TunnelClose.runEnded, "the run ended");
       }
-      if ("destroy" in box) joinTcp(box, channel);
-      else joinUdp(box, channel);
+      if (udp) joinUdp(udp, channel);
+      else connectOnRequest(channel, port, live);
       track(live, channel);
     });
     if (!upgraded) {
-      close();
+      udp?.close();
       throw new KegError("bad_request", "A tunnel is a WebSocket: send the request with 'Upgrade: websocket'.");
     }
     // Bun answers the upgrade itself; this response is never sent.
