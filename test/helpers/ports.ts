@@ -4,6 +4,9 @@
  */
 import { createSocket } from "node:dgram";
 import { connect, createServer, type Socket } from "node:net";
+import { writeFileSync } from "node:fs";
+import { runBox, StreamText, type RunBox } from "./run.ts";
+import { tempDir, type TempDir } from "./tmp.ts";
 import { until } from "./until.ts";
 
 /** A port nothing listens on right now (TCP and UDP). */
@@ -168,4 +171,47 @@ export async function udpAsk(port: number, text: string, deadlineMs = 5000): Pro
   } finally {
     socket.close();
   }
+}
+
+/** A run of serve.py MODE behind `-p SRC:DST[/udp]` on a fresh agent; `listening` waits for the script's line. */
+export type Forwarded = {
+  box: RunBox;
+  gate: TempDir;
+  keg: ReturnType<RunBox["spawn"]>;
+  out: StreamText;
+  err: StreamText;
+  src: number;
+  dst: number;
+  /** tells the script to end and waits for keg's exit code */
+  stop(): Promise<number>;
+  [Symbol.asyncDispose](): Promise<void>;
+};
+
+export async function forwarded(mode: string, options: { udp?: boolean; agentArgs?: string[]; gate?: TempDir; listening?: boolean } = {}): Promise<Forwarded> {
+  const gate = options.gate ?? tempDir("keg-gate-");
+  const box = await runBox({ "serve.py": SERVE_PY }, { args: options.agentArgs });
+  const [src, dst] = [await freePort(), await freePort()];
+  const keg = box.spawn(["python", "run", "serve.py", mode, String(src), gate.path, "-p", `${src}:${dst}${options.udp ? "/udp" : ""}`]);
+  const out = new StreamText(keg.stdout);
+  const err = new StreamText(keg.stderr);
+  if (options.listening !== false) await out.waitFor(/listening\n/, 15_000);
+  const stop = () => {
+    writeFileSync(gate.join("stop"), "");
+    return keg.exited;
+  };
+  return {
+    box,
+    gate,
+    keg,
+    out,
+    err,
+    src,
+    dst,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop();
+      await box[Symbol.asyncDispose]();
+      gate[Symbol.dispose]();
+    },
+  };
 }

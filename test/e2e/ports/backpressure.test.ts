@@ -5,9 +5,8 @@
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { dial, FLOOD_BYTES, freePort, SERVE_PY } from "../../helpers/ports.ts";
-import { readIfThere, rssBytes, runBox, StreamText } from "../../helpers/run.ts";
-import { tempDir } from "../../helpers/tmp.ts";
+import { dial, FLOOD_BYTES, forwarded, type Forwarded } from "../../helpers/ports.ts";
+import { readIfThere, rssBytes } from "../../helpers/run.ts";
 import { until } from "../../helpers/until.ts";
 
 setDefaultTimeout(120_000);
@@ -16,6 +15,31 @@ const RSS_LIMIT = 150 * 1024 * 1024;
 const MiB = 1024 * 1024;
 /** No progress for this long counts as stalled (a flowing forward moves MiBs per ms). */
 const STILL_MS = 500;
+
+/** The highest RSS seen of the agent and of keg, sampled on demand and every 50 ms while `during` runs. */
+class PeakRss {
+  agent = 0;
+  keg = 0;
+  constructor(private readonly run: Forwarded) {}
+  sample(): void {
+    this.agent = Math.max(this.agent, rssBytes(this.run.box.agent.pid));
+    this.keg = Math.max(this.keg, rssBytes(this.run.keg.pid));
+  }
+  async during<T>(work: Promise<T>): Promise<T> {
+    const sampler = setInterval(() => this.sample(), 50);
+    try {
+      return await work;
+    } finally {
+      clearInterval(sampler);
+      this.sample();
+    }
+  }
+  expectBounded(stalledAt: number): void {
+    console.log(`stalled at ${(stalledAt / MiB).toFixed(1)} MiB; peak RSS agent ${(this.agent / MiB).toFixed(0)} MiB, keg ${(this.keg / MiB).toFixed(0)} MiB`);
+    expect(this.agent).toBeLessThan(RSS_LIMIT);
+    expect(this.keg).toBeLessThan(RSS_LIMIT);
+  }
+}
 
 /** Waits until `count()` is above 0 and has not changed for STILL_MS; returns it. */
 async function untilStill(count: () => number, what: string): Promise<number> {
@@ -32,52 +56,31 @@ async function untilStill(count: () => number, what: string): Promise<number> {
 }
 
 test("1 GiB from the box to a stalled local reader: the box's writer stalls, agent and keg RSS stay under 150 MB, every byte arrives", async () => {
-  await using box = await runBox({ "serve.py": SERVE_PY });
-  using gate = tempDir("keg-gate-");
-  const [src, dst] = [await freePort(), await freePort()];
-  const keg = box.spawn(["python", "run", "serve.py", "tcp-flood", String(src), gate.path, "-p", `${src}:${dst}`]);
-  await new StreamText(keg.stdout).waitFor(/listening\n/, 15_000);
-  let peak = { agent: 0, keg: 0 };
-  const sample = () => {
-    peak = { agent: Math.max(peak.agent, rssBytes(box.agent.pid)), keg: Math.max(peak.keg, rssBytes(keg.pid)) };
-  };
-
-  const reader = await dial(dst);
+  await using run = await forwarded("tcp-flood");
+  const peak = new PeakRss(run);
+  const reader = await dial(run.dst);
   reader.pause();
   const stalledAt = await untilStill(() => {
-    sample();
-    return Number(readIfThere(gate.join("sent")) ?? 0);
+    peak.sample();
+    return Number(readIfThere(run.gate.join("sent")) ?? 0);
   }, "the box's writer to stall");
   expect(stalledAt).toBeLessThan(256 * MiB);
 
   let received = 0;
-  const done = new Promise<void>((resolve) => reader.once("end", () => resolve()));
   reader.on("data", (chunk: Buffer) => (received += chunk.length));
-  const sampler = setInterval(sample, 50);
+  const ended = new Promise<void>((resolve) => reader.once("end", () => resolve()));
   reader.resume();
-  await done;
-  clearInterval(sampler);
-  sample();
+  await peak.during(ended);
   reader.destroy();
   expect(received).toBe(FLOOD_BYTES);
-  console.log(`stalled at ${(stalledAt / MiB).toFixed(1)} MiB; peak RSS agent ${(peak.agent / MiB).toFixed(0)} MiB, keg ${(peak.keg / MiB).toFixed(0)} MiB`);
-  expect(peak.agent).toBeLessThan(RSS_LIMIT);
-  expect(peak.keg).toBeLessThan(RSS_LIMIT);
-  writeFileSync(gate.join("stop"), "");
-  expect(await keg.exited).toBe(0);
+  peak.expectBounded(stalledAt);
+  expect(await run.stop()).toBe(0);
 });
 
 test("1 GiB from a local writer to a box server that does not read: keg stops taking bytes, RSS stays under 150 MB, every byte arrives", async () => {
-  await using box = await runBox({ "serve.py": SERVE_PY });
-  using gate = tempDir("keg-gate-");
-  const [src, dst] = [await freePort(), await freePort()];
-  const keg = box.spawn(["python", "run", "serve.py", "tcp-sink", String(src), gate.path, "-p", `${src}:${dst}`]);
-  await new StreamText(keg.stdout).waitFor(/listening\n/, 15_000);
-  let peak = { agent: 0, keg: 0 };
-  const sample = () => {
-    peak = { agent: Math.max(peak.agent, rssBytes(box.agent.pid)), keg: Math.max(peak.keg, rssBytes(keg.pid)) };
-  };
-  const writer = await dial(dst);
+  await using run = await forwarded("tcp-sink");
+  const peak = new PeakRss(run);
+  const writer = await dial(run.dst);
   const chunk = Buffer.alloc(MiB, "w");
   let written = 0;
   // Writes as fast as the forward takes: each write waits for the last to drain.
@@ -89,22 +92,17 @@ test("1 GiB from a local writer to a box server that does not read: keg stops ta
     writer.end();
   })();
   const stalledAt = await untilStill(() => {
-    sample();
+    peak.sample();
     return written;
   }, "the local writer to stall");
   expect(stalledAt).toBeLessThan(256 * MiB);
 
-  const sampler = setInterval(sample, 50);
-  writeFileSync(gate.join("read"), "");
-  await writing;
-  const received = await until(() => readIfThere(gate.join("received")), { deadlineMs: 60_000, what: "the box to read everything" });
-  clearInterval(sampler);
-  sample();
+  writeFileSync(run.gate.join("read"), "");
+  const received = await peak.during(
+    writing.then(() => until(() => readIfThere(run.gate.join("received")), { deadlineMs: 60_000, what: "the box to read everything" })),
+  );
   writer.destroy();
   expect(Number(received)).toBe(FLOOD_BYTES);
-  console.log(`stalled at ${(stalledAt / MiB).toFixed(1)} MiB; peak RSS agent ${(peak.agent / MiB).toFixed(0)} MiB, keg ${(peak.keg / MiB).toFixed(0)} MiB`);
-  expect(peak.agent).toBeLessThan(RSS_LIMIT);
-  expect(peak.keg).toBeLessThan(RSS_LIMIT);
-  writeFileSync(gate.join("stop"), "");
-  expect(await keg.exited).toBe(0);
+  peak.expectBounded(stalledAt);
+  expect(await run.stop()).toBe(0);
 });

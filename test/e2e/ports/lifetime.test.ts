@@ -5,9 +5,9 @@
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { connectionOutcome, dial, exchange, freePort, SERVE_PY } from "../../helpers/ports.ts";
-import { lockBox } from "../../helpers/locks.ts";
-import { runBox, StreamText } from "../../helpers/run.ts";
+import { connectionOutcome, dial, exchange, forwarded, freePort, SERVE_PY } from "../../helpers/ports.ts";
+import { lockBox, type LockBox } from "../../helpers/locks.ts";
+import { runBox } from "../../helpers/run.ts";
 import { tempDir } from "../../helpers/tmp.ts";
 import { until } from "../../helpers/until.ts";
 
@@ -17,24 +17,21 @@ test("when the run ends the local port closes, and so do its open connections, b
   using gate = tempDir("keg-gate-");
   // The post-run hook holds the cycle open until told: keg is still running when the port must be closed.
   const hook = `while [ ! -e ${gate.join("hook-go")} ]; do sleep 0.01; done`;
-  await using box = await runBox({ "serve.py": SERVE_PY }, { args: ["--post-run-hook", hook] });
-  const [src, dst] = [await freePort(), await freePort()];
-  const keg = box.spawn(["python", "run", "serve.py", "tcp-echo", String(src), gate.path, "-p", `${src}:${dst}`]);
-  await new StreamText(keg.stdout).waitFor(/listening\n/, 15_000);
-  const open = await dial(dst);
+  await using run = await forwarded("tcp-echo", { gate, agentArgs: ["--post-run-hook", hook] });
+  const open = await dial(run.dst);
   // keg closes its end: this half-open client sees the end of its stream.
   const openEnded = new Promise<void>((resolve) => open.once("end", () => resolve()));
   open.on("error", () => {});
   open.resume();
-  expect((await exchange(dst, Buffer.from("before the end\n"))).toString()).toBe("before the end\n");
+  expect((await exchange(run.dst, Buffer.from("before the end\n"))).toString()).toBe("before the end\n");
 
   writeFileSync(gate.join("stop"), "");
-  await until(async () => (await connectionOutcome(dst)) === "refused", { what: `local port ${dst} to close` });
+  await until(async () => (await connectionOutcome(run.dst)) === "refused", { what: `local port ${run.dst} to close` });
   await openEnded;
   open.destroy();
-  expect(keg.exitCode).toBeNull();
+  expect(run.keg.exitCode).toBeNull();
   writeFileSync(gate.join("hook-go"), "");
-  expect(await keg.exited).toBe(0);
+  expect(await run.keg.exited).toBe(0);
 });
 
 test("--detach with -p is a usage error (exit 2), and nothing starts", async () => {
@@ -45,14 +42,19 @@ test("--detach with -p is a usage error (exit 2), and nothing starts", async () 
   expect((await box.run(["python", "ps", "--json"])).stdout).toBe("[]\n");
 });
 
+/** Bob's detached tcp-echo on box port `src`: its run id. */
+async function bobsDetachedEcho(box: LockBox, gate: string, src: number): Promise<string> {
+  writeFileSync(box.dir.join("serve.py"), SERVE_PY);
+  const started = await box.users.bob!.run(["python", "run", "serve.py", "tcp-echo", String(src), gate, "--detach"]);
+  expect(started.code).toBe(0);
+  return started.stdout.trim();
+}
+
 test("--reattach ID -p forwards to the owner's detached run; another user's forward is refused; an ended run refuses", async () => {
   await using box = await lockBox(["alice", "bob"]);
-  writeFileSync(box.dir.join("serve.py"), SERVE_PY);
   using gate = tempDir("keg-gate-");
   const src = await freePort();
-  const started = await box.users.bob!.run(["python", "run", "serve.py", "tcp-echo", String(src), gate.path, "--detach"]);
-  expect(started.code).toBe(0);
-  const id = started.stdout.trim();
+  const id = await bobsDetachedEcho(box, gate.path, src);
 
   const [bobPort, alicePort] = [await freePort(), await freePort()];
   const refused = await box.users.alice!.run(["python", "--reattach", id, "-p", `${src}:${alicePort}`]);
@@ -74,11 +76,9 @@ test("--reattach ID -p forwards to the owner's detached run; another user's forw
 
 test("a tunnel needs the run owner's token: another user's WebSocket is refused", async () => {
   await using box = await lockBox(["alice", "bob"]);
-  writeFileSync(box.dir.join("serve.py"), SERVE_PY);
   using gate = tempDir("keg-gate-");
   const src = await freePort();
-  const started = await box.users.bob!.run(["python", "run", "serve.py", "tcp-echo", String(src), gate.path, "--detach"]);
-  const id = started.stdout.trim();
+  const id = await bobsDetachedEcho(box, gate.path, src);
   const url = `${box.agent.url.replace("http", "ws")}/v1/runs/${id}/tunnel?protocol=tcp&port=${src}`;
   const attempt = (token: string) =>
     new Promise<string>((resolve) => {
