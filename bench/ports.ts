@@ -16,7 +16,7 @@
  * tunnels and temp dirs are removed at the end (also on Ctrl-C).
  * @module
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../test/helpers/ports.ts";
 import { benchEnv, cleanUp, describeBuild, keg, kegHome, ms, onCleanup, realPython, requireBinaries, startAgent, startSshd, stopProcess, table, tempDir } from "./harness.ts";
@@ -105,6 +105,13 @@ else:
 print(json.dumps(out))
 `;
 
+/** User + system CPU time of a process so far, in ms (clock ticks of /proc/PID/stat; USER_HZ 100). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function client(python: string, script: string, port: number, mode: string, arg: number): number[] {
   const result = Bun.spawnSync([python, script, String(port), mode, String(arg)], { stdout: "pipe", stderr: "pipe" });
   if (result.exitCode !== 0) throw new Error(`client ${mode} on ${port}: ${result.stderr.toString()}`);
@@ -161,13 +168,20 @@ async function main() {
   console.log(`keg ports bench: ${new Date().toISOString()}, ${navigator.hardwareConcurrency} CPUs, ${describeBuild()}, interpreter ${python}`);
   console.log(`${bytes / MiB} MiB per transfer, ${rounds} rounds; ${connects} fresh connections per path for set-up; ssh baseline: ${sshd ? `sshd on 127.0.0.1:${sshd.port}` : "skipped"}\n`);
 
+  // CPU of keg and the agent for the keg path's transfers: where a forward's cost goes.
+  const cpu = { keg: 0, agent: 0 };
   const down = new Map<string, number[]>();
   const up = new Map<string, number[]>();
   const setup = new Map<string, number[]>();
   for (let round = 0; round < rounds; round++) {
     for (const { label, port } of paths) {
+      const before = { keg: cpuMs(run.pid), agent: cpuMs(agent.pid) };
       (down.get(label) ?? down.set(label, []).get(label)!).push(...client(python, clientPy, port, "down", bytes));
       (up.get(label) ?? up.set(label, []).get(label)!).push(...client(python, clientPy, port, "up", bytes));
+      if (port === kegPort) {
+        cpu.keg += cpuMs(run.pid) - before.keg;
+        cpu.agent += cpuMs(agent.pid) - before.agent;
+      }
     }
   }
   const slices = 5;
@@ -177,6 +191,8 @@ async function main() {
   const mbps = (samples: number[]) => bytes / 1e6 / (median(samples) / 1000);
   const rows = paths.map(({ label }) => [label, mbps(down.get(label)!).toFixed(0), mbps(up.get(label)!).toFixed(0), ms(median(setup.get(label)!)), ms(p90(setup.get(label)!))]);
   console.log(table(["path", "box → here MB/s", "here → box MB/s", "set-up median ms", "set-up p90 ms"], rows));
+  const perGB = (total: number) => (total / ((2 * rounds * bytes) / 1e9)).toFixed(0);
+  console.log(`\nCPU per GB through the forward: keg ${perGB(cpu.keg)} ms, agent ${perGB(cpu.agent)} ms`);
 
   const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
   const rate = (label: string) => Math.min(mbps(down.get(label)!), mbps(up.get(label)!));
