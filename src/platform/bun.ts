@@ -31,18 +31,28 @@ export type MessageSocket = {
 type UpgradeData = { socket: MessageSocket; opened: (socket: MessageSocket) => void };
 type BunSocket = import("bun").ServerWebSocket<UpgradeData>;
 
-/** Bun's server socket side: `send` is -1 when it queued under backpressure, and `drain` follows. */
+/**
+ * How much a WebSocket may hold unsent before `send` answers false, and how
+ * little before `onDrain` fires: wide enough that the queue does not run dry
+ * between a drain and the next write (a drain poll may come late on a busy box).
+ */
+const HIGH_WATER = 8 * 1024 * 1024;
+const LOW_WATER = 4 * 1024 * 1024;
+
+/** Bun's server socket side: `drain` comes each time it has written some of its queue. */
 const websocketHandlers = {
   open(ws: BunSocket) {
     const socket = ws.data.socket;
-    socket.send = (data) => ws.send(data) > 0;
+    socket.send = (data) => ws.send(data) !== 0 && ws.getBufferedAmount() <= HIGH_WATER;
     socket.pause = () => ws.pause();
     socket.resume = () => ws.resume();
     socket.close = (code, reason) => ws.close(code, reason);
     ws.data.opened(socket);
   },
   message: (ws: BunSocket, data: string | Uint8Array) => ws.data.socket.onMessage?.(data),
-  drain: (ws: BunSocket) => ws.data.socket.onDrain?.(),
+  drain: (ws: BunSocket) => {
+    if (ws.getBufferedAmount() <= LOW_WATER) ws.data.socket.onDrain?.();
+  },
   close: (ws: BunSocket, code: number, reason: string) => ws.data.socket.onClose?.(code, reason),
   binaryType: "uint8array" as const,
   // A quiet tunnel (a debugger waiting at a breakpoint) stays open: Bun pings an idle peer.
@@ -59,9 +69,6 @@ export function upgradeToWebSocket(server: unknown, request: Request, opened: (s
   return (server as { upgrade(request: Request, options: { data: UpgradeData }): boolean }).upgrade(request, { data: { socket, opened } });
 }
 
-/** The client's queue above which `send` answers false, and below which `onDrain` fires. */
-const CLIENT_HIGH_WATER = 4 * 1024 * 1024;
-const CLIENT_LOW_WATER = 1024 * 1024;
 const DRAIN_POLL_MS = 1;
 
 /**
@@ -76,13 +83,13 @@ export function openWebSocket(url: string, headers: Record<string, string>): Pro
   const watchDrain = () => {
     draining = undefined;
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > CLIENT_LOW_WATER) draining = setTimeout(watchDrain, DRAIN_POLL_MS);
+    if (ws.bufferedAmount > LOW_WATER) draining = setTimeout(watchDrain, DRAIN_POLL_MS);
     else socket.onDrain?.();
   };
   const socket: MessageSocket = {
     send(data) {
       ws.send(data as Uint8Array<ArrayBuffer> | string);
-      if (ws.bufferedAmount <= CLIENT_HIGH_WATER) return true;
+      if (ws.bufferedAmount <= HIGH_WATER) return true;
       draining ??= setTimeout(watchDrain, DRAIN_POLL_MS);
       return false;
     },
