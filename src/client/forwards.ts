@@ -175,7 +175,8 @@ class UdpForward {
     }
     peer.channel = channel;
     channel.onMessage = (data) => {
-      if (typeof data === "string") return;
+      // A datagram still on its way when the forward closed goes nowhere.
+      if (typeof data === "string" || this.peers.get(key) !== peer) return;
       this.touch(key, peer);
       this.socket.send(data, from.port, from.address);
     };

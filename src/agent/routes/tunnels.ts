@@ -63,7 +63,10 @@ function joinUdp(udp: UdpSocket, channel: MessageSocket): void {
   // Nobody listening on the box port yet: ICMP refusals are errors here; the datagram is lost, the tunnel stays.
   udp.on("error", () => {});
   channel.onMessage = (data) => {
-    if (typeof data !== "string") udp.send(data);
+    if (typeof data === "string") return;
+    try {
+      udp.send(data);
+    } catch {} // a datagram too large for UDP is lost, as the network would lose it
   };
   channel.onClose = () => udp.close();
 }
