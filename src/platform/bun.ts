@@ -33,17 +33,18 @@ type BunSocket = import("bun").ServerWebSocket<UpgradeData>;
 
 /**
  * How much a WebSocket may hold unsent before `send` answers false, and how
- * little before `onDrain` fires: wide enough that the queue does not run dry
- * between a drain and the next write (a drain poll may come late on a busy box).
+ * little before `onDrain` fires. The server side gets a drain event as soon as
+ * it has written some of its queue; the client's is polled, and a poll may
+ * come late on a busy machine, so its queue is kept wider lest it run dry.
  */
-const HIGH_WATER = 8 * 1024 * 1024;
-const LOW_WATER = 4 * 1024 * 1024;
+const SERVER_WATER = { high: 2 * 1024 * 1024, low: 1024 * 1024 };
+const CLIENT_WATER = { high: 8 * 1024 * 1024, low: 4 * 1024 * 1024 };
 
 /** Bun's server socket side: `drain` comes each time it has written some of its queue. */
 const websocketHandlers = {
   open(ws: BunSocket) {
     const socket = ws.data.socket;
-    socket.send = (data) => ws.send(data) !== 0 && ws.getBufferedAmount() <= HIGH_WATER;
+    socket.send = (data) => ws.send(data) !== 0 && ws.getBufferedAmount() <= SERVER_WATER.high;
     socket.pause = () => ws.pause();
     socket.resume = () => ws.resume();
     socket.close = (code, reason) => ws.close(code, reason);
@@ -51,7 +52,7 @@ const websocketHandlers = {
   },
   message: (ws: BunSocket, data: string | Uint8Array) => ws.data.socket.onMessage?.(data),
   drain: (ws: BunSocket) => {
-    if (ws.getBufferedAmount() <= LOW_WATER) ws.data.socket.onDrain?.();
+    if (ws.getBufferedAmount() <= SERVER_WATER.low) ws.data.socket.onDrain?.();
   },
   close: (ws: BunSocket, code: number, reason: string) => ws.data.socket.onClose?.(code, reason),
   binaryType: "uint8array" as const,
@@ -83,13 +84,13 @@ export function openWebSocket(url: string, headers: Record<string, string>): Pro
   const watchDrain = () => {
     draining = undefined;
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > LOW_WATER) draining = setTimeout(watchDrain, DRAIN_POLL_MS);
+    if (ws.bufferedAmount > CLIENT_WATER.low) draining = setTimeout(watchDrain, DRAIN_POLL_MS);
     else socket.onDrain?.();
   };
   const socket: MessageSocket = {
     send(data) {
       ws.send(data as Uint8Array<ArrayBuffer> | string);
-      if (ws.bufferedAmount <= HIGH_WATER) return true;
+      if (ws.bufferedAmount <= CLIENT_WATER.high) return true;
       draining ??= setTimeout(watchDrain, DRAIN_POLL_MS);
       return false;
     },
