@@ -28,28 +28,32 @@ function tunnelableRun(runs: RunManager, id: string, user: string): LiveRun {
 }
 
 /**
- * A TCP tunnel waits for `connect`, then joins the box port; what comes before
- * the connection is up waits, with the WebSocket paused.
+ * A TCP tunnel waits for `connect`, then joins the box port; what comes while
+ * it connects waits, with the WebSocket paused. Bytes before `connect` are a
+ * client's mistake: the tunnel is reset.
  */
 function connectOnRequest(channel: MessageSocket, port: number, live: LiveRun): void {
   const early: (Uint8Array | string)[] = [];
+  let connecting = false;
+  let closed = false;
   channel.onMessage = (data) => {
-    if (data !== TUNNEL_CONNECT || early.length) {
+    if (connecting) {
       early.push(data);
       return channel.pause();
     }
-    early.push(data);
+    if (data !== TUNNEL_CONNECT) return channel.close(TunnelClose.reset, `send '${TUNNEL_CONNECT}' first`);
+    connecting = true;
     connectLoopback(port).then(
       (socket) => {
-        if (live.exit || !early.length) return void socket.destroy();
+        if (live.exit || closed) return void socket.destroy();
         joinTcp(socket, channel);
-        for (const data of early.splice(1)) channel.onMessage!(data);
+        for (const data of early.splice(0)) channel.onMessage!(data);
         channel.resume();
       },
       (error: Error) => channel.close(TunnelClose.refused, error.message),
     );
   };
-  channel.onClose = () => void early.splice(0);
+  channel.onClose = () => (closed = true);
 }
 
 /** One datagram per message each way; a full WebSocket drops datagrams, as a full network would. */
