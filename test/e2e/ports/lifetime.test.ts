@@ -5,6 +5,7 @@
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { connectionOutcome, dial, exchange, forwarded, freePort, SERVE_PY } from "../../helpers/ports.ts";
 import { lockBox, type LockBox } from "../../helpers/locks.ts";
 import { runBox } from "../../helpers/run.ts";
@@ -42,19 +43,27 @@ test("--detach with -p is a usage error (exit 2), and nothing starts", async () 
   expect((await box.run(["python", "ps", "--json"])).stdout).toBe("[]\n");
 });
 
-/** Bob's detached tcp-echo on box port `src`: its run id. */
-async function bobsDetachedEcho(box: LockBox, gate: string, src: number): Promise<string> {
+/** Bob's detached tcp-echo on box port `src`; disposing it ends the run and waits for its end (a detached run outlives its agent). */
+async function bobsDetachedEcho(box: LockBox, gate: string, src: number) {
   writeFileSync(box.dir.join("serve.py"), SERVE_PY);
   const started = await box.users.bob!.run(["python", "run", "serve.py", "tcp-echo", String(src), gate, "--detach"]);
   expect(started.code).toBe(0);
-  return started.stdout.trim();
+  const id = started.stdout.trim();
+  return {
+    id,
+    async [Symbol.asyncDispose]() {
+      writeFileSync(join(gate, "stop"), "");
+      await box.users.bob!.run(["python", "--reattach", id]);
+    },
+  };
 }
 
 test("--reattach ID -p forwards to the owner's detached run; another user's forward is refused; an ended run refuses", async () => {
   await using box = await lockBox(["alice", "bob"]);
   using gate = tempDir("keg-gate-");
   const src = await freePort();
-  const id = await bobsDetachedEcho(box, gate.path, src);
+  await using run = await bobsDetachedEcho(box, gate.path, src);
+  const { id } = run;
 
   const [bobPort, alicePort] = [await freePort(), await freePort()];
   const refused = await box.users.alice!.run(["python", "--reattach", id, "-p", `${src}:${alicePort}`]);
@@ -78,7 +87,8 @@ test("a tunnel needs the run owner's token: another user's WebSocket is refused"
   await using box = await lockBox(["alice", "bob"]);
   using gate = tempDir("keg-gate-");
   const src = await freePort();
-  const id = await bobsDetachedEcho(box, gate.path, src);
+  await using run = await bobsDetachedEcho(box, gate.path, src);
+  const { id } = run;
   const url = `${box.agent.url.replace("http", "ws")}/v1/runs/${id}/tunnel?protocol=tcp&port=${src}`;
   const attempt = (token: string) =>
     new Promise<string>((resolve) => {
@@ -93,5 +103,4 @@ test("a tunnel needs the run owner's token: another user's WebSocket is refused"
   expect(await attempt(box.users.alice!.token)).toBe("refused");
   expect(await attempt("not-a-token")).toBe("refused");
   await until(async () => (await attempt(box.users.bob!.token)) === "open", { what: "bob's tunnel to open" });
-  writeFileSync(gate.join("stop"), "");
 });
