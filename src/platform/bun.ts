@@ -18,6 +18,104 @@ export type ServeOptions = {
   fetch: (request: Request, server: unknown) => Response | Promise<Response>;
 };
 
+/**
+ * One WebSocket, server or client side, with flow control: `send` answers
+ * false once the socket holds more than it has written, and `onDrain` says
+ * when to send again (docs/api.md "Tunnels").
+ */
+export type MessageSocket = {
+  send(data: Uint8Array | string): boolean;
+  /** stop reading from the network: the peer then feels TCP backpressure */
+  pause(): void;
+  resume(): void;
+  close(code?: number, reason?: string): void;
+  onMessage?: (data: Uint8Array | string) => void;
+  onDrain?: () => void;
+  onClose?: (code: number, reason: string) => void;
+};
+
+type UpgradeData = { socket: MessageSocket; opened: (socket: MessageSocket) => void };
+type BunSocket = import("bun").ServerWebSocket<UpgradeData>;
+
+/**
+ * How much a WebSocket may hold unsent before `send` answers false, and how
+ * little before `onDrain` fires. The server side gets a drain event as soon as
+ * it has written some of its queue; the client's is polled, and a poll may
+ * come late on a busy machine, so its queue is kept wider lest it run dry.
+ */
+const SERVER_WATER = { high: 2 * 1024 * 1024, low: 1024 * 1024 };
+const CLIENT_WATER = { high: 8 * 1024 * 1024, low: 4 * 1024 * 1024 };
+
+/** Bun's server socket side: `drain` comes each time it has written some of its queue. */
+const websocketHandlers = {
+  open(ws: BunSocket) {
+    const socket = ws.data.socket;
+    socket.send = (data) => ws.send(data) !== 0 && ws.getBufferedAmount() <= SERVER_WATER.high;
+    socket.pause = () => ws.pause();
+    socket.resume = () => ws.resume();
+    socket.close = (code, reason) => ws.close(code, reason);
+    ws.data.opened(socket);
+  },
+  message: (ws: BunSocket, data: string | Uint8Array) => ws.data.socket.onMessage?.(data),
+  drain: (ws: BunSocket) => {
+    if (ws.getBufferedAmount() <= SERVER_WATER.low) ws.data.socket.onDrain?.();
+  },
+  close: (ws: BunSocket, code: number, reason: string) => ws.data.socket.onClose?.(code, reason),
+  binaryType: "uint8array" as const,
+  // A quiet tunnel (a debugger waiting at a breakpoint) stays open: Bun pings an idle peer.
+  idleTimeout: 255,
+  sendPings: true,
+};
+
+/** Upgrades `request` to a WebSocket; `opened` gets it once open. False when `request` is not an upgrade. */
+export function upgradeToWebSocket(server: unknown, request: Request, opened: (socket: MessageSocket) => void): boolean {
+  const notYet = () => {
+    throw new Error("the WebSocket is not open yet");
+  };
+  const socket: MessageSocket = { send: notYet, pause: notYet, resume: notYet, close: notYet };
+  return (server as { upgrade(request: Request, options: { data: UpgradeData }): boolean }).upgrade(request, { data: { socket, opened } });
+}
+
+const DRAIN_POLL_MS = 1;
+
+/**
+ * A client WebSocket with request headers (Bun's extension), open. Bun's client
+ * has no drain event: a full queue is watched through `bufferedAmount`
+ * (docs/development.md "Serving and streaming").
+ */
+export function openWebSocket(url: string, headers: Record<string, string>): Promise<MessageSocket> {
+  const ws = new WebSocket(url, { headers } as unknown as string[]) as WebSocket & { pause(): boolean; resume(): boolean };
+  ws.binaryType = "arraybuffer";
+  let draining: ReturnType<typeof setTimeout> | undefined;
+  const watchDrain = () => {
+    draining = undefined;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > CLIENT_WATER.low) draining = setTimeout(watchDrain, DRAIN_POLL_MS);
+    else socket.onDrain?.();
+  };
+  const socket: MessageSocket = {
+    send(data) {
+      ws.send(data as Uint8Array<ArrayBuffer> | string);
+      if (ws.bufferedAmount <= CLIENT_WATER.high) return true;
+      draining ??= setTimeout(watchDrain, DRAIN_POLL_MS);
+      return false;
+    },
+    pause: () => void ws.pause(),
+    resume: () => void ws.resume(),
+    close: (code, reason) => ws.close(code, reason),
+  };
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => resolve(socket);
+    ws.onmessage = (event) => socket.onMessage?.(typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer));
+    ws.onerror = (event) => reject(new Error((event as ErrorEvent).message || "WebSocket failed"));
+    ws.onclose = (event) => {
+      clearTimeout(draining);
+      reject(new Error(`WebSocket closed (${event.code})`));
+      socket.onClose?.(event.code, event.reason);
+    };
+  });
+}
+
 export function listen(options: ServeOptions): Listener {
   const server = Bun.serve({
     hostname: options.host,
@@ -27,6 +125,7 @@ export function listen(options: ServeOptions): Listener {
     // --keepalive seconds, well inside this (docs/development.md "Serving and streaming").
     idleTimeout: 255,
     fetch: (request, server) => options.fetch(request, server),
+    websocket: websocketHandlers,
   });
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
