@@ -8,7 +8,7 @@ import { HTTPException } from "hono/http-exception";
 import { KegError } from "../errors.ts";
 import { LockStore } from "../lock/store.ts";
 import { WaitLine } from "../lock/wait-line.ts";
-import { listen, type Listener } from "../platform/bun.ts";
+import { listen, type Listener } from "../platform/index.ts";
 import { VERSION } from "../version.ts";
 import type { Identity } from "../wire/api.ts";
 import { requireToken, type AuthEnv } from "./auth.ts";

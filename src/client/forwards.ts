@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Box } from "../config/boxes.ts";
 import { KegError } from "../errors.ts";
 import { warn } from "../log.ts";
-import { openWebSocket, type MessageSocket } from "../platform/bun.ts";
+import { openWebSocket, type MessageSocket } from "../platform/index.ts";
 import { TUNNEL_CONNECT, TunnelClose, tunnelPath } from "../wire/tunnel.ts";
 import { joinTcp } from "../wire/tunnel-pipe.ts";
 import type { PortSpec } from "./port-spec.ts";

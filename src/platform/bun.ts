@@ -3,48 +3,13 @@
  * the code could run on another runtime with another adapter (Hono's way).
  * @module
  */
-export type Listener = {
-  url: string;
-  host: string;
-  port: number;
-  /** stops listening; `closeActive: false` lets requests in flight finish first */
-  stop(closeActive?: boolean): Promise<void>;
-};
+import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
+import { CLIENT_WATER, SERVER_WATER, watchedSocket } from "./socket-queue.ts";
 
-export type ServeOptions = {
-  host: string;
-  port: number;
-  maxRequestBodySize: number;
-  fetch: (request: Request, server: unknown) => Response | Promise<Response>;
-};
-
-/**
- * One WebSocket, server or client side, with flow control: `send` answers
- * false once the socket holds more than it has written, and `onDrain` says
- * when to send again (docs/api.md "Tunnels").
- */
-export type MessageSocket = {
-  send(data: Uint8Array | string): boolean;
-  /** stop reading from the network: the peer then feels TCP backpressure */
-  pause(): void;
-  resume(): void;
-  close(code?: number, reason?: string): void;
-  onMessage?: (data: Uint8Array | string) => void;
-  onDrain?: () => void;
-  onClose?: (code: number, reason: string) => void;
-};
+export type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun };
 
 type UpgradeData = { socket: MessageSocket; opened: (socket: MessageSocket) => void };
 type BunSocket = import("bun").ServerWebSocket<UpgradeData>;
-
-/**
- * How much a WebSocket may hold unsent before `send` answers false, and how
- * little before `onDrain` fires. The server side gets a drain event as soon as
- * it has written some of its queue; the client's is polled, and a poll may
- * come late on a busy machine, so its queue is kept wider lest it run dry.
- */
-const SERVER_WATER = { high: 2 * 1024 * 1024, low: 1024 * 1024 };
-const CLIENT_WATER = { high: 8 * 1024 * 1024, low: 4 * 1024 * 1024 };
 
 /** Bun's server socket side: `drain` comes each time it has written some of its queue. */
 const websocketHandlers = {
@@ -76,8 +41,6 @@ export function upgradeToWebSocket(server: unknown, request: Request, opened: (s
   return (server as { upgrade(request: Request, options: { data: UpgradeData }): boolean }).upgrade(request, { data: { socket, opened } });
 }
 
-const DRAIN_POLL_MS = 1;
-
 /**
  * A client WebSocket with request headers (Bun's extension), open. Bun's client
  * has no drain event: a full queue is watched through `bufferedAmount`
@@ -85,34 +48,11 @@ const DRAIN_POLL_MS = 1;
  */
 export function openWebSocket(url: string, headers: Record<string, string>): Promise<MessageSocket> {
   const ws = new WebSocket(url, { headers } as unknown as string[]) as WebSocket & { pause(): boolean; resume(): boolean };
-  ws.binaryType = "arraybuffer";
-  let draining: ReturnType<typeof setTimeout> | undefined;
-  const watchDrain = () => {
-    draining = undefined;
-    if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > CLIENT_WATER.low) draining = setTimeout(watchDrain, DRAIN_POLL_MS);
-    else socket.onDrain?.();
-  };
-  const socket: MessageSocket = {
-    send(data) {
-      ws.send(data as Uint8Array<ArrayBuffer> | string);
-      if (ws.bufferedAmount <= CLIENT_WATER.high) return true;
-      draining ??= setTimeout(watchDrain, DRAIN_POLL_MS);
-      return false;
-    },
-    pause: () => void ws.pause(),
-    resume: () => void ws.resume(),
-    close: (code, reason) => ws.close(code, reason),
-  };
+  const socket = watchedSocket(ws, CLIENT_WATER, { pause: () => void ws.pause(), resume: () => void ws.resume() });
   return new Promise((resolve, reject) => {
     ws.onopen = () => resolve(socket);
-    ws.onmessage = (event) => socket.onMessage?.(typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer));
     ws.onerror = (event) => reject(new Error((event as ErrorEvent).message || "WebSocket failed"));
-    ws.onclose = (event) => {
-      clearTimeout(draining);
-      reject(new Error(`WebSocket closed (${event.code})`));
-      socket.onClose?.(event.code, event.reason);
-    };
+    ws.onclose = (event) => reject(new Error(`WebSocket closed (${event.code})`));
   });
 }
 
@@ -151,17 +91,6 @@ export function disableIdleTimeout(server: unknown, request: Request): void {
   (server as { timeout?: (req: Request, seconds: number) => void })?.timeout?.(request, 0);
 }
 
-export type SpawnedRun = {
-  pid: number;
-  stdout: ReadableStream<Uint8Array>;
-  stderr: ReadableStream<Uint8Array>;
-  /** the script's file descriptor 3 (structured records) */
-  channel: ReadableStream<Uint8Array>;
-  /** exit code (128+N when killed by signal N) and the signal's name */
-  exited: Promise<{ code: number; signal: string | null }>;
-  closeChannel(): void;
-};
-
 /**
  * Starts a process as its own session and group leader (so the whole group can
  * be signalled) with a fourth pipe as its fd 3 (docs/development.md "Processes").
@@ -190,15 +119,6 @@ export function spawnRun(argv: string[], options: { cwd: string; env: Record<str
     },
   };
 }
-
-/** A helper process in a session of its own (the run supervisor): we write its stdin and read its stdout. */
-export type Helper = {
-  pid: number;
-  stdout: ReadableStream<Uint8Array>;
-  exited: Promise<number>;
-  /** writes `text` to its stdin and closes it, unless kept open (it then ends when we exit) */
-  tell(text: string, options?: { keepOpen?: boolean }): void;
-};
 
 export function spawnHelper(argv: string[]): Helper {
   const proc = Bun.spawn(argv, { stdio: ["pipe", "pipe", "inherit"], detached: true });
@@ -239,8 +159,6 @@ export async function becomeSubreaper(): Promise<boolean> {
     return false;
   }
 }
-
-export type Captured = { code: number | null; stdout: string; stderr: string; timedOut: boolean };
 
 /** Runs `argv` to its end (killed after `timeoutMs`) and returns what it printed; throws when it cannot start. */
 export async function runCaptured(argv: string[], options: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<Captured> {

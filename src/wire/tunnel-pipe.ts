@@ -6,7 +6,7 @@
  * @module
  */
 import type { Socket } from "node:net";
-import type { MessageSocket } from "../platform/bun.ts";
+import type { MessageSocket } from "../platform/index.ts";
 import { TUNNEL_EOF, TunnelClose } from "./tunnel.ts";
 
 const NORMAL = 1000;

@@ -8,7 +8,7 @@
 import { Hono } from "hono";
 import type { Socket as UdpSocket } from "node:dgram";
 import { KegError } from "../../errors.ts";
-import { upgradeToWebSocket, type MessageSocket } from "../../platform/bun.ts";
+import { upgradeToWebSocket, type MessageSocket } from "../../platform/index.ts";
 import { TUNNEL_CONNECT, TunnelClose } from "../../wire/tunnel.ts";
 import { joinTcp } from "../../wire/tunnel-pipe.ts";
 import { TunnelQuerySchema } from "../../wire/tunnel-schemas.ts";
@@ -116,7 +116,7 @@ export function tunnelRoutes(runs: RunManager) {
       udp?.close();
       throw new KegError("bad_request", "A tunnel is a WebSocket: send the request with 'Upgrade: websocket'.");
     }
-    // Bun answers the upgrade itself; this response is never sent.
+    // The platform answers the upgrade itself; this response is never sent.
     return new Response(null);
   });
 
