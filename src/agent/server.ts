@@ -53,7 +53,7 @@ export function startAgent(state: State, config: AgentConfig): Listener {
   const runs = new RunManager(state, config, locks);
   runs.recover();
   setInterval(() => runs.prune(), 3600_000).unref();
-  const python = preparePython(config.stateDir, config.python);
+  const python = preparePython(config.stateDir, config.python, { venv: true });
   const lines: WaitLines = { command: new WaitLine(), user: new WaitLine() };
   locks.onRelease = () => {
     lines.command.changed();

@@ -66,11 +66,13 @@ export const RunIdParamSchema = v.object({
 /** The spec of a run, sent ahead of the upload in POST /v1/runs (docs/api.md "The run body"). */
 export const RunSpecSchema = v.pipe(
   jsonObject({
-    command: v.picklist(["python", "exec"], "'python' or 'exec'"),
+    command: v.picklist(["python", "exec", "pip"], "'python', 'exec' or 'pip'"),
     /** python: the script's path inside the upload */
     entry: v.optional(text(MAX_PATH_CHARS)),
-    /** python: the script's arguments; exec: the program and its arguments */
+    /** python: the script's arguments; exec: the program and its arguments; pip: pip's arguments */
     args: list(text(MAX_ARG_CHARS), MAX_LIST_ITEMS),
+    /** python and exec: run in a container from this image (docs/usage.md "Containers") */
+    image: v.optional(v.message(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_NAME_CHARS), v.regex(/^[^\s-][^\s]*$/)), "an image name (no spaces, not starting with '-')")),
     env: v.pipe(
       v.unknown(),
       v.check(isNotList, "an object of NAME: value strings"),
@@ -96,6 +98,7 @@ export const RunSpecSchema = v.pipe(
     ["entry"],
   ),
   v.forward(v.check((spec) => spec.command !== "exec" || spec.args.length > 0, "a list that names the program for an exec run"), ["args"]),
+  v.forward(v.check((spec) => spec.command !== "pip" || spec.image === undefined, "left out for pip (it installs into the box's venv)"), ["image"]),
 );
 
 export type LockRequest = v.InferOutput<typeof LockRequestSchema>;

@@ -18,7 +18,7 @@ import type { AuthEnv } from "../auth.ts";
 import type { AgentConfig } from "../config.ts";
 import { downloadFrames } from "../downloads.ts";
 import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
-import type { PythonEnv } from "../python-env.ts";
+import { hasNotice, interpreterFor, pythonNotices, type PythonEnv } from "../python-env.ts";
 import { runPaths, type RunPlan } from "../run-files.ts";
 import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
 import { SpoolReader } from "../spool.ts";
@@ -41,7 +41,11 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir:
   let argv: string[];
   if (spec.command === "python") {
     env.KEG_RUNNABLE = join(workDir, spec.entry!);
-    argv = [await deps.python.interpreter, env.KEG_RUNNABLE, ...spec.args];
+    argv = [await interpreterFor(deps.python, "python"), env.KEG_RUNNABLE, ...spec.args];
+  } else if (spec.command === "pip") {
+    env.KEG_RUNNABLE = "pip";
+    env.PIP_DISABLE_PIP_VERSION_CHECK = "1";
+    argv = [await interpreterFor(deps.python, "pip"), "-m", "pip", ...spec.args];
   } else {
     env.KEG_RUNNABLE = spec.args[0]!;
     argv = spec.args;
@@ -104,7 +108,7 @@ export function runRoutes(deps: RunDeps) {
     const record: RunRecord = {
       id,
       user,
-      runnable: spec.command === "python" ? spec.entry! : spec.args.join(" "),
+      runnable: spec.command === "python" ? spec.entry! : [...(spec.command === "pip" ? ["pip"] : []), ...spec.args].join(" "),
       command: spec.command,
       started: new Date().toISOString(),
       status: "running",
@@ -143,7 +147,7 @@ export function runRoutes(deps: RunDeps) {
     const acquire = () => locks.acquireCommand(spec.box, user, spec.command, spec.force, id);
     disableIdleTimeout(c.env?.server, c.req.raw);
 
-    if (spec.wait === undefined) {
+    if (spec.wait === undefined && !hasNotice(deps.python, spec)) {
       // Refuse a busy box before reading the upload.
       const grant = acquire();
       let live: LiveRun;
@@ -161,8 +165,16 @@ export function runRoutes(deps: RunDeps) {
       return new Response(frameStream(cycle(live, spec, grant), gone), { headers: frameHeaders });
     }
 
-    // --wait: the upload comes first, then the run queues for the box.
-    const dir = await receiveUpload(reader, rest, id);
+    // --wait: the upload comes first, then the run queues for the box. A run told
+    // about the box's Python before it starts answers with frames at once, busy or not.
+    const early = spec.wait === undefined ? acquire() : undefined;
+    let dir: string;
+    try {
+      dir = await receiveUpload(reader, rest, id);
+    } catch (error) {
+      if (early && !early.forced) locks.releaseCommand(early.generation);
+      throw error;
+    }
     let live: LiveRun | undefined;
     const gone = () => {
       if (live) runs.clientGone(live);
@@ -171,7 +183,8 @@ export function runRoutes(deps: RunDeps) {
       const release = (grant: Grant) => grant.forced || locks.releaseCommand(grant.generation);
       let grant: Grant | undefined;
       try {
-        grant = yield* queueFrames(lines.command.wait(acquire, spec.wait!, signal, release));
+        grant = early ?? (yield* queueFrames(lines.command.wait(acquire, spec.wait!, signal, release)));
+        yield* pythonNotices(deps.python, spec);
         live = await startRun(dir, id, user, spec, grant);
       } catch (error) {
         if (grant) release(grant);
