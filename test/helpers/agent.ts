@@ -23,7 +23,7 @@ export type Agent = {
   [Symbol.asyncDispose](): Promise<void>;
 };
 
-export type AgentOptions = { args?: string[]; stateDir?: string; port?: number; name?: string; keepState?: boolean };
+export type AgentOptions = { args?: string[]; stateDir?: string; port?: number; name?: string; keepState?: boolean; env?: Record<string, string> };
 
 export async function agentCommand(args: string[], env: Record<string, string> = {}) {
   const proc = Bun.spawn([agentBin(), ...args], { env: cleanEnv(env), stdout: "pipe", stderr: "pipe" });
@@ -34,7 +34,7 @@ export async function agentCommand(args: string[], env: Record<string, string> =
 export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "keg-agent-"));
   const args = ["serve", "--listen", `127.0.0.1:${options.port ?? 0}`, "--state-dir", stateDir, "--name", options.name ?? "testbox", ...(options.args ?? [])];
-  const proc = Bun.spawn([agentBin(), ...args], { env: cleanEnv(), stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([agentBin(), ...args], { env: cleanEnv(options.env), stdout: "pipe", stderr: "pipe" });
   let seen = "";
   const decoder = new TextDecoder();
   const reader = proc.stdout.getReader();
