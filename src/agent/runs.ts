@@ -16,6 +16,7 @@ import { runHook } from "./hook.ts";
 import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
 import type { State } from "./state.ts";
 import { signalGroup, stopGroup } from "./signals.ts";
+import { containerOf, signalRun } from "./container.ts";
 import type { SupervisorEvents } from "./supervise.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
@@ -216,15 +217,17 @@ export class RunManager {
     while (live && live.record.pid === undefined && !live.exit && Date.now() < deadline) await this.waitForChange(live, 50);
     const record = this.record(id);
     if (record.status !== "running" || !record.pid) return;
-    await stopGroup(record.pid, () => Boolean(live?.exit));
+    const container = containerOf(join(this.runsDir, id));
+    await stopGroup(record.pid, () => Boolean(live?.exit), (signal) => signalRun(container, record.pid!, signal));
   }
 
   /** `--kill`: one signal to the group (SIGCONT after SIGTERM, so a stopped group can end). */
   kill(id: string, signal: NodeJS.Signals): boolean {
     const record = this.record(id);
     if (record.status !== "running" || !record.pid) return false;
-    const sent = signalGroup(record.pid, signal);
-    if (sent && signal === "SIGTERM") signalGroup(record.pid, "SIGCONT");
+    const container = containerOf(join(this.runsDir, id));
+    const sent = signalRun(container, record.pid, signal);
+    if (sent && signal === "SIGTERM") signalRun(container, record.pid, "SIGCONT");
     return sent;
   }
 
@@ -248,7 +251,7 @@ export class RunManager {
       const pid = record.pid ?? readJson<{ pid: number }>(runPaths(dir).pid)?.pid;
       if (exit) this.state.runs.putSync(record.id, { ...record, status: exit.status === "exited" ? "exited" : "killed", exit_code: exit.code, signal: exit.signal });
       else if (!record.detached) {
-        if (pid) signalGroup(pid, "SIGKILL");
+        if (pid) signalRun(containerOf(dir), pid, "SIGKILL");
         this.state.runs.putSync(record.id, { ...record, status: "killed", exit_code: null, signal: "SIGKILL" });
       } else this.watchDetached({ ...record, pid }, dir);
     }

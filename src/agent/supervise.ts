@@ -14,7 +14,8 @@ import { becomeSubreaper, spawnRun } from "../platform/bun.ts";
 import { endDescendants } from "./descendants.ts";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../wire/frames.ts";
 import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
-import { signalGroup, stopGroup } from "./signals.ts";
+import { stopGroup } from "./signals.ts";
+import { signalRun } from "./container.ts";
 import { SpoolWriter } from "./spool.ts";
 
 const CHUNK = 1024 * 1024;
@@ -79,11 +80,11 @@ export async function superviseRun(runDir: string, events: SupervisorEvents): Pr
     timers.push(
       setTimeout(() => {
         timedOut = true;
-        signalGroup(child.pid, "SIGTERM");
+        signalRun(plan.container, child.pid, "SIGTERM");
         timers.push(
           setTimeout(() => {
             killedAfterTimeout = true;
-            signalGroup(child.pid, "SIGKILL");
+            signalRun(plan.container, child.pid, "SIGKILL");
           }, KILL_AFTER_TERM_MS),
         );
       }, plan.timeoutSeconds * 1000),
@@ -182,11 +183,12 @@ export async function supervise(given: string | undefined): Promise<number> {
       tell(".");
     });
   };
-  const attached = readJson<RunPlan>(runPaths(runDir).plan)?.attached ?? false;
+  const plan = readJson<RunPlan>(runPaths(runDir).plan);
+  const attached = plan?.attached ?? false;
   let ended = false;
   const stopIfAgentGone = async (pid: number) => {
     await orders?.agentGone;
-    if (!ended) await stopGroup(pid, () => ended);
+    if (!ended) await stopGroup(pid, () => ended, (signal) => signalRun(plan?.container, pid, signal));
   };
   await superviseRun(runDir, {
     started: (pid) => {

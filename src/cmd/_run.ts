@@ -32,7 +32,6 @@ export function envFromOptions(args: Pick<RunArgs, "env" | "passenv">, env = pro
 
 function refuseUnbuilt(args: RunArgs): void {
   if (args.port.length) throw new KegError("failed", "--port is not available in this keg version yet.");
-  if (args.image !== undefined) throw new KegError("failed", "--image is not available in this keg version yet.");
 }
 
 /** `words`: the script's arguments (python) or the program and its arguments (exec). */
@@ -48,7 +47,7 @@ export async function startRun(args: RunArgs, command: "python" | "exec", runnab
   checkDownloadTargets(downloads, cwd, args["allow-overwrite"]);
   const upload = await packUpload({ runnable, addFiles: args["add-file"] });
   for (const message of upload.warnings) warn(message);
-  const spec: RunSpec = { command, entry: command === "python" ? upload.entry : undefined, args: words, env, timeout, box: box.name, downloads, detach, force, wait };
+  const spec: RunSpec = { command, entry: command === "python" ? upload.entry : undefined, args: words, env, timeout, box: box.name, downloads, detach, force, wait, image: args.image };
   if (detach) {
     const { runDetached } = await import("../client/detach.ts");
     return runDetached(box, spec, upload.zip);

@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { KegError } from "../../errors.ts";
 import type { Grant, LockStore } from "../../lock/store.ts";
 import type { WaitLine } from "../../lock/wait-line.ts";
@@ -16,6 +16,7 @@ import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
 import { EmptyRequestSchema, HeartbeatRequestSchema, KillRequestSchema, RunIdParamSchema } from "../../wire/schemas.ts";
 import type { AuthEnv } from "../auth.ts";
 import type { AgentConfig } from "../config.ts";
+import { ContainerRuntime, containerPlan } from "../container.ts";
 import { downloadFrames } from "../downloads.ts";
 import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
 import { hasNotice, interpreterFor, pythonNotices, type PythonEnv } from "../python-env.ts";
@@ -28,20 +29,22 @@ import { smallJsonBody, valid } from "./validate.ts";
 
 export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: { command: WaitLine } };
 
-async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: string): Promise<RunPlan> {
+async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: string, containers: ContainerRuntime): Promise<RunPlan> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
-  Object.assign(env, spec.env, {
+  const kegEnv = {
     KEG_PROCESS_ID: record.id,
     KEG_BOX: spec.box,
     KEG_OUTPUT_CHANNEL: "3",
     PYTHONUNBUFFERED: "1",
     PYTHONPATH: [deps.python.libDir, spec.env.PYTHONPATH ?? process.env.PYTHONPATH].filter(Boolean).join(":"),
-  });
+  };
+  Object.assign(env, spec.env, kegEnv);
   let argv: string[];
   if (spec.command === "python") {
     env.KEG_RUNNABLE = join(workDir, spec.entry!);
-    argv = [await interpreterFor(deps.python, "python"), env.KEG_RUNNABLE, ...spec.args];
+    // In a container, the image's own Python.
+    argv = [spec.image ? "python3" : await interpreterFor(deps.python, "python"), env.KEG_RUNNABLE, ...spec.args];
   } else if (spec.command === "pip") {
     env.KEG_RUNNABLE = "pip";
     env.PIP_DISABLE_PIP_VERSION_CHECK = "1";
@@ -50,7 +53,20 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir:
     env.KEG_RUNNABLE = spec.args[0]!;
     argv = spec.args;
   }
-  return { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes };
+  const plan: RunPlan = { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes };
+  if (!spec.image) return plan;
+  return containerPlan(plan, {
+    runtime: await containers.find(spec.box),
+    image: spec.image,
+    name: `keg-${record.id}`,
+    work: workDir,
+    runDir: dirname(workDir),
+    libDir: deps.python.libDir,
+    envNames: [...new Set([...Object.keys(spec.env), ...Object.keys(kegEnv), "KEG_RUNNABLE"])],
+    devices: deps.config.containerDevices,
+    runAs: deps.config.runAs,
+    command: argv,
+  });
 }
 
 /** A run's frames from `from`, live until its exit frame; then nothing more. */
@@ -88,6 +104,7 @@ export function runRoutes(deps: RunDeps) {
   const { config, locks, runs, lines } = deps;
   const app = new Hono<AuthEnv & { Bindings: { server?: unknown } }>();
   const keepaliveMs = config.keepaliveSeconds * 1000;
+  const containers = new ContainerRuntime(config);
 
   /** Receives and unpacks the upload into a new run folder (removed again on failure). */
   async function receiveUpload(reader: BodyReader, rest: Uint8Array, id: string): Promise<string> {
@@ -119,7 +136,7 @@ export function runRoutes(deps: RunDeps) {
       forced: grant.forced,
       box: spec.box,
     };
-    const live = runs.start(dir, record, await planFor(spec, record, deps, runPaths(dir).work));
+    const live = runs.start(dir, record, await planFor(spec, record, deps, runPaths(dir).work, containers));
     // A detached run frees the box right after it has started (docs/locks.md "The command lock").
     if (spec.detach && !grant.forced) locks.releaseCommand(grant.generation);
     return live;
@@ -141,6 +158,8 @@ export function runRoutes(deps: RunDeps) {
     if (!body) throw new KegError("bad_request", "A run needs a body (spec and upload). Use keg to start runs.");
     const reader = body.getReader();
     const { spec, rest } = await readSpec(reader);
+    // A box without a container runtime refuses --image before the lock and the upload.
+    if (spec.image) await containers.find(spec.box);
     const user = c.get("user");
     const id = crypto.randomUUID();
     const signal = c.req.raw.signal;
