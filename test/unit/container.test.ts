@@ -1,6 +1,6 @@
 /** src/agent/container.ts: finding the runtime, and the refusal when there is none that answers (docs/usage.md "Containers"). */
 import { expect, test } from "bun:test";
-import { ContainerRuntime } from "../../src/agent/container.ts";
+import { ContainerRuntime, containerPlan } from "../../src/agent/container.ts";
 import { KegError } from "../../src/errors.ts";
 
 async function refusal(runtime: ContainerRuntime): Promise<KegError> {
@@ -23,4 +23,13 @@ test("a runtime that answers is used, and found once", async () => {
   const runtime = new ContainerRuntime({ containerRuntime: "/bin/true" });
   expect(await runtime.find("lab")).toBe("/bin/true");
   expect(await runtime.find("lab")).toBe("/bin/true");
+});
+
+test("with --run-as, the container runs as that user's uid:gid from the box (the image's own names would differ)", () => {
+  const plan = { argv: ["python3", "job.py"], env: {}, attached: true, timeoutSeconds: 0, logLimitBytes: 1 };
+  const run = { runtime: "podman", image: "img", name: "keg-1", work: "/s/runs/1/work", runDir: "/s/runs/1", libDir: "/s/lib", envNames: [], devices: [], command: ["python3", "job.py"] };
+  const argv = containerPlan(plan, { ...run, runAs: "root" }).argv;
+  expect(argv.slice(argv.indexOf("--user"), argv.indexOf("--user") + 2)).toEqual(["--user", "0:0"]);
+  expect(containerPlan(plan, run).argv).not.toContain("--user");
+  expect(() => containerPlan(plan, { ...run, runAs: "no-such-user-here" })).toThrow("No user 'no-such-user-here' on this box for --run-as.");
 });
