@@ -31,13 +31,20 @@ export type PythonEnv = {
   known(): PythonRunner | undefined;
   /** the runner is known, or known to be missing */
   settled(): boolean;
+  /** the venv's python once pip is in it (installed at the first need); rejects with the reason pip cannot run */
+  pip(): Promise<string>;
+  /** pip is known to be in the venv */
+  pipReady(): boolean;
 };
 
 const RESOLVE_TIMEOUT_MS = 10_000;
-/** A fresh venv takes ~5 s; a loaded box may need far longer. Runs wait at most this long for it. */
+/** The venv and its pip take seconds (pip ~5 s); a loaded box may need far longer. Runs wait at most this long. */
 export const VENV_TIMEOUT_MS = 180_000;
 /** Written last: a venv without it was cut short and is made again. */
 const READY_MARK = ".keg-ready";
+/** Exits 0 when pip is in the interpreter's reach, or ensurepip can put it there. */
+const CAN_HAVE_PIP = "import importlib.util as u, sys; sys.exit(0 if u.find_spec('pip') or u.find_spec('ensurepip') else 1)";
+const NO_VENV_PACKAGE = "Install the python3-venv package on this box (apt install python3-venv) and restart keg-agent";
 
 function run(file: string, args: string[], timeout: number): Promise<{ ok: boolean; stdout: string; why: string }> {
   return new Promise((resolve) => {
@@ -54,24 +61,26 @@ async function resolveInterpreter(python: string): Promise<string> {
   throw new KegError("failed", `No Python on this box: cannot run '${python}' (${result.why}). Start keg-agent with --python PATH.`);
 }
 
-/** The venv in `dir` when it was made whole and its python still runs (its base interpreter may be gone). */
-async function reusable(dir: string): Promise<boolean> {
-  const python = join(dir, "bin", "python");
-  return existsSync(join(dir, READY_MARK)) && (await run(python, ["-c", "import pip"], RESOLVE_TIMEOUT_MS)).ok;
-}
-
-/** Makes (or reuses) the venv; resolves to why it cannot be made, or undefined when it is there. */
+/**
+ * Makes (or reuses) the venv; resolves to why it cannot be made, or undefined
+ * when it is there. It is made without pip (a fraction of a second: runs need
+ * not wait long); pip goes in at the first `keg pip`, since installing it is
+ * what takes seconds.
+ */
 async function makeVenv(dir: string, python: string): Promise<string | undefined> {
-  if (await reusable(dir)) return undefined;
+  // Made whole, and its python still runs with pip or a way to get it (its base interpreter may be gone).
+  if (existsSync(join(dir, READY_MARK)) && (await run(join(dir, "bin", "python"), ["-c", CAN_HAVE_PIP], RESOLVE_TIMEOUT_MS)).ok) return undefined;
   rmSync(dir, { recursive: true, force: true });
   // From --python as given: its `-m venv` is what the box's package provides (or lacks).
-  const made = await run(python, ["-m", "venv", dir], VENV_TIMEOUT_MS);
-  if (made.ok && (await run(join(dir, "bin", "python"), ["-c", "import pip"], RESOLVE_TIMEOUT_MS)).ok) {
+  const made = await run(python, ["-m", "venv", "--without-pip", dir], VENV_TIMEOUT_MS);
+  // Debian's python makes a venv without python3-venv, but one that can never have pip.
+  const why = made.ok ? ((await run(join(dir, "bin", "python"), ["-c", CAN_HAVE_PIP], RESOLVE_TIMEOUT_MS)).ok ? undefined : "no ensurepip") : made.why;
+  if (!why) {
     writeFileSync(join(dir, READY_MARK), `${python}\n`);
     return undefined;
   }
   rmSync(dir, { recursive: true, force: true });
-  return made.ok ? "its pip does not run" : made.why;
+  return why;
 }
 
 async function venvRunner(stateDir: string, python: string, real: string): Promise<PythonRunner> {
@@ -79,12 +88,23 @@ async function venvRunner(stateDir: string, python: string, real: string): Promi
   const why = await makeVenv(dir, python);
   if (!why) return { python: join(dir, "bin", "python"), venv: dir };
   console.error(
-    `keg-agent: warning: cannot make the Python venv in ${dir} with '${python} -m venv' (${why}). Install the python3-venv package on this box (apt install python3-venv) and restart keg-agent; until then runs use ${real} itself and 'keg pip' is refused.`,
+    `keg-agent: warning: cannot make the Python venv in ${dir} with '${python} -m venv' (${why}). ${NO_VENV_PACKAGE}; until then runs use ${real} itself and 'keg pip' is refused.`,
   );
   return {
     python: real,
     warning: `keg: warning: this box has no venv (python3-venv is missing; see keg-agent's log): running with ${real} itself, without the packages of 'keg pip'.\n`,
   };
+}
+
+/** Puts pip into the venv unless it is there (ensurepip: what Debian's python3-venv provides). */
+async function installPip(runner: PythonRunner): Promise<string> {
+  if (!runner.venv)
+    throw new KegError("failed", "This box has no Python venv for 'keg pip' (python3-venv is missing). Install python3-venv on the box and restart keg-agent.");
+  if ((await run(runner.python, ["-c", "import pip"], RESOLVE_TIMEOUT_MS)).ok) return runner.python;
+  const installed = await run(runner.python, ["-m", "ensurepip", "--default-pip"], VENV_TIMEOUT_MS);
+  if (installed.ok) return runner.python;
+  console.error(`keg-agent: warning: cannot put pip into the venv ${runner.venv} (${installed.why}). ${NO_VENV_PACKAGE}.`);
+  throw new KegError("failed", `This box cannot put pip into its venv (${installed.why}). Install python3-venv on the box and restart keg-agent.`);
 }
 
 /**
@@ -104,35 +124,67 @@ export function preparePython(stateDir: string, python: string, options: { venv?
     (value) => ((known = value), (settled = true)),
     () => (settled = true),
   );
-  return { libDir, runner, known: () => known, settled: () => settled };
+  let pip: Promise<string> | undefined;
+  let pipReady = false;
+  return {
+    libDir,
+    runner,
+    known: () => known,
+    settled: () => settled,
+    pip() {
+      // Once; a failure is tried again by the next pip (the package may have been installed since).
+      pip ??= runner.then(installPip).then(
+        (path) => ((pipReady = true), path),
+        (error) => {
+          pip = undefined;
+          throw error;
+        },
+      );
+      return pip;
+    },
+    pipReady: () => pipReady,
+  };
 }
 
 /** Runs that need the box's Python before they start: python runs on the box itself (not in a container) and pip. */
 export const usesBoxPython = (spec: { command: string; image?: string }) => spec.command === "pip" || (spec.command === "python" && spec.image === undefined);
 
-/** Whether a run must be told something before it starts (it waits for the venv, or runs without it). */
+/** Whether a run must be told something before it starts (it may wait for the venv or pip, or runs without a venv). */
 export function hasNotice(env: PythonEnv, spec: { command: string; image?: string }): boolean {
-  return usesBoxPython(spec) && (!env.settled() || env.known()?.warning !== undefined);
+  if (!usesBoxPython(spec)) return false;
+  return !env.settled() || env.known()?.warning !== undefined || (spec.command === "pip" && !env.pipReady());
 }
 
 const stderrFrame = (text: string) => encodeFrame(Frame.stderr, new TextEncoder().encode(text));
+/** A wait shorter than this goes unsaid. */
+const SAY_WAIT_AFTER_MS = 1000;
+
+const settlesWithin = (promise: Promise<unknown>, ms: number) =>
+  new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    const done = () => (clearTimeout(timer), resolve(true));
+    promise.then(done, done);
+  });
 
 /**
  * The frames a run gets before it starts: a line while it waits for the venv
- * (the wait is not part of its --timeout: the run has not started), the
- * warning when it runs without one. Throws when there is no Python at all.
+ * or pip (the wait is not part of its --timeout: the run has not started),
+ * the warning when it runs without a venv. Throws when there is no Python.
  */
 export async function* pythonNotices(env: PythonEnv, spec: { command: string; image?: string }): AsyncGenerator<Uint8Array> {
   if (!usesBoxPython(spec)) return;
-  if (!env.settled()) yield stderrFrame("keg: waiting for the box's Python venv, which keg-agent makes once after it starts…\n");
-  const runner = await env.runner;
-  if (runner.warning && spec.command === "python") yield stderrFrame(runner.warning);
+  const pip = spec.command === "pip";
+  const ready = pip ? env.pip() : env.runner;
+  if (!(await settlesWithin(ready, SAY_WAIT_AFTER_MS)))
+    yield stderrFrame(
+      pip && env.known() ? "keg: putting pip into the box's venv (once; it takes a few seconds)…\n" : "keg: waiting for the box's Python venv, which keg-agent makes once after it starts…\n",
+    );
+  await ready;
+  const { warning } = await env.runner;
+  if (warning && !pip) yield stderrFrame(warning);
 }
 
-/** The interpreter of a run; pip needs the venv, never the box's own Python. */
+/** The interpreter of a run; pip needs the venv with pip in it, never the box's own Python. */
 export async function interpreterFor(env: PythonEnv, command: "python" | "pip"): Promise<string> {
-  const runner = await env.runner;
-  if (command === "pip" && !runner.venv)
-    throw new KegError("failed", "This box has no Python venv for 'keg pip' (python3-venv is missing). Install python3-venv on the box and restart keg-agent.");
-  return runner.python;
+  return command === "pip" ? env.pip() : (await env.runner).python;
 }
