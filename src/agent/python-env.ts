@@ -7,7 +7,7 @@
  * @module
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KegError } from "../errors.ts";
 import { encodeFrame, Frame } from "../wire/frames.ts";
@@ -42,8 +42,6 @@ const RESOLVE_TIMEOUT_MS = 10_000;
 export const VENV_TIMEOUT_MS = 180_000;
 /** Written last: a venv without it was cut short and is made again. */
 const READY_MARK = ".keg-ready";
-/** Exits 0 when pip is in the interpreter's reach, or ensurepip can put it there. */
-const CAN_HAVE_PIP = "import importlib.util as u, sys; sys.exit(0 if u.find_spec('pip') or u.find_spec('ensurepip') else 1)";
 const NO_VENV_PACKAGE = "Install the python3-venv package on this box (apt install python3-venv) and restart keg-agent";
 
 function run(file: string, args: string[], timeout: number): Promise<{ ok: boolean; stdout: string; why: string }> {
@@ -55,38 +53,46 @@ function run(file: string, args: string[], timeout: number): Promise<{ ok: boole
   });
 }
 
-async function resolveInterpreter(python: string): Promise<string> {
-  const result = await run(python, ["-c", "import sys; print(sys.executable)"], RESOLVE_TIMEOUT_MS);
-  if (result.ok && result.stdout) return result.stdout;
+type Resolved = { real: string; ensurepip: boolean };
+
+async function resolveInterpreter(python: string): Promise<Resolved> {
+  const result = await run(python, ["-c", "import sys, importlib.util as u; print(sys.executable); print(u.find_spec('ensurepip') is not None)"], RESOLVE_TIMEOUT_MS);
+  const [real, ensurepip] = result.stdout.split("\n");
+  if (result.ok && real) return { real, ensurepip: ensurepip === "True" };
   throw new KegError("failed", `No Python on this box: cannot run '${python}' (${result.why}). Start keg-agent with --python PATH.`);
 }
 
+/** Made whole, and its python still there (its base interpreter may be gone: the link then leads nowhere). */
+const reusable = (dir: string) => existsSync(join(dir, READY_MARK)) && existsSync(join(dir, "bin", "python"));
+
+/** pip is in the venv already (a venv of an earlier life). */
+const hasPip = (dir: string) => {
+  const lib = join(dir, "lib");
+  return existsSync(lib) && readdirSync(lib).some((version) => existsSync(join(lib, version, "site-packages", "pip")));
+};
+
 /**
- * Makes (or reuses) the venv; resolves to why it cannot be made, or undefined
- * when it is there. It is made without pip (a fraction of a second: runs need
- * not wait long); pip goes in at the first `keg pip`, since installing it is
- * what takes seconds.
+ * Makes the venv; resolves to why it cannot be made, or undefined. It is
+ * made without pip (a fraction of a second: runs need not wait long); pip
+ * goes in at the first `keg pip`, since installing it is what takes seconds.
  */
 async function makeVenv(dir: string, python: string): Promise<string | undefined> {
-  // Made whole, and its python still runs with pip or a way to get it (its base interpreter may be gone).
-  if (existsSync(join(dir, READY_MARK)) && (await run(join(dir, "bin", "python"), ["-c", CAN_HAVE_PIP], RESOLVE_TIMEOUT_MS)).ok) return undefined;
   rmSync(dir, { recursive: true, force: true });
   // From --python as given: its `-m venv` is what the box's package provides (or lacks).
   const made = await run(python, ["-m", "venv", "--without-pip", dir], VENV_TIMEOUT_MS);
-  // Debian's python makes a venv without python3-venv, but one that can never have pip.
-  const why = made.ok ? ((await run(join(dir, "bin", "python"), ["-c", CAN_HAVE_PIP], RESOLVE_TIMEOUT_MS)).ok ? undefined : "no ensurepip") : made.why;
-  if (!why) {
-    writeFileSync(join(dir, READY_MARK), `${python}\n`);
-    return undefined;
-  }
-  rmSync(dir, { recursive: true, force: true });
-  return why;
+  if (made.ok) writeFileSync(join(dir, READY_MARK), `${python}\n`);
+  return made.ok ? undefined : made.why;
 }
 
-async function venvRunner(stateDir: string, python: string, real: string): Promise<PythonRunner> {
+/** The venv's runner, or the plain interpreter's with a warning; made beside the interpreter's resolution (one wait, not two). */
+async function venvRunner(stateDir: string, python: string, resolved: Promise<Resolved>): Promise<PythonRunner> {
   const dir = join(stateDir, "venv");
-  const why = await makeVenv(dir, python);
+  const made = reusable(dir) ? Promise.resolve(undefined) : makeVenv(dir, python);
+  const { real, ensurepip } = await resolved;
+  // Debian's python makes a venv without python3-venv, but one that can never have pip.
+  const why = (await made) ?? (ensurepip || hasPip(dir) ? undefined : "no ensurepip");
   if (!why) return { python: join(dir, "bin", "python"), venv: dir };
+  rmSync(dir, { recursive: true, force: true });
   console.error(
     `keg-agent: warning: cannot make the Python venv in ${dir} with '${python} -m venv' (${why}). ${NO_VENV_PACKAGE}; until then runs use ${real} itself and 'keg pip' is refused.`,
   );
@@ -115,9 +121,9 @@ export function preparePython(stateDir: string, python: string, options: { venv?
   const libDir = join(stateDir, "lib");
   mkdirSync(join(libDir, "keg"), { recursive: true });
   writeFileSync(join(libDir, "keg", "__init__.py"), kegModule);
-  const real = resolveInterpreter(python);
-  real.catch((error: Error) => console.error(`keg-agent: warning: ${error.message}`));
-  const runner = real.then((path) => (options.venv ? venvRunner(stateDir, python, path) : { python: path }));
+  const resolved = resolveInterpreter(python);
+  resolved.catch((error: Error) => console.error(`keg-agent: warning: ${error.message}`));
+  const runner = options.venv ? venvRunner(stateDir, python, resolved) : resolved.then(({ real }) => ({ python: real }));
   let known: PythonRunner | undefined;
   let settled = false;
   runner.then(
@@ -156,8 +162,8 @@ export function hasNotice(env: PythonEnv, spec: { command: string; image?: strin
 }
 
 const stderrFrame = (text: string) => encodeFrame(Frame.stderr, new TextEncoder().encode(text));
-/** A wait shorter than this goes unsaid. */
-const SAY_WAIT_AFTER_MS = 1000;
+/** A wait shorter than this goes unsaid (a loaded box takes that long to start a few interpreters). */
+const SAY_WAIT_AFTER_MS = 3000;
 
 const settlesWithin = (promise: Promise<unknown>, ms: number) =>
   new Promise<boolean>((resolve) => {

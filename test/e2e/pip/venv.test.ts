@@ -21,7 +21,7 @@ function wrappedPython(dir: ReturnType<typeof tempDir>, extra: string): string {
 
 test("a python run arriving while the venv is made waits for it, says so once, and the wait is not part of --timeout", async () => {
   using tools = tempDir("keg-venv-slow-");
-  const python = wrappedPython(tools, "  sleep 3");
+  const python = wrappedPython(tools, "  sleep 6");
   await using box = await runBox({ "where.py": "import sys\nprint(sys.prefix)\n" }, { args: ["--python", python] });
   const run = await box.run(["python", "run", "where.py", "--timeout", "2"]);
   expect(run.code).toBe(0);
