@@ -1,14 +1,15 @@
 /**
- * The Python side of the box (docs/usage.md "Box Python"): the real
- * interpreter behind `--python` (resolved once, in the background while the
- * agent starts listening: a pyenv shim costs ~100 ms a start), the managed
- * venv in `STATE/venv` that every python run and `keg pip` use, and the `keg`
+ * The Python side of the box (docs/usage.md "Box Python"): the managed venv
+ * in `STATE/venv` that every python run and `keg pip` use, made from
+ * `--python` in the background while the agent starts listening (its python
+ * is the real interpreter: a pyenv shim costs ~100 ms a start); without a
+ * venv, the real interpreter behind `--python`, resolved once; and the `keg`
  * module written to the state dir so every script can `import keg`.
  * @module
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { KegError } from "../errors.ts";
 import { encodeFrame, Frame } from "../wire/frames.ts";
 import kegModule from "./python/keg/__init__.py" with { type: "text" };
@@ -53,23 +54,31 @@ function run(file: string, args: string[], timeout: number): Promise<{ ok: boole
   });
 }
 
-type Resolved = { real: string; ensurepip: boolean };
-
-async function resolveInterpreter(python: string): Promise<Resolved> {
-  const result = await run(python, ["-c", "import sys, importlib.util as u; print(sys.executable); print(u.find_spec('ensurepip') is not None)"], RESOLVE_TIMEOUT_MS);
-  const [real, ensurepip] = result.stdout.split("\n");
-  if (result.ok && real) return { real, ensurepip: ensurepip === "True" };
+async function resolveInterpreter(python: string): Promise<string> {
+  const result = await run(python, ["-c", "import sys; print(sys.executable)"], RESOLVE_TIMEOUT_MS);
+  if (result.ok && result.stdout) return result.stdout;
   throw new KegError("failed", `No Python on this box: cannot run '${python}' (${result.why}). Start keg-agent with --python PATH.`);
 }
 
 /** Made whole, and its python still there (its base interpreter may be gone: the link then leads nowhere). */
 const reusable = (dir: string) => existsSync(join(dir, READY_MARK)) && existsSync(join(dir, "bin", "python"));
 
-/** pip is in the venv already (a venv of an earlier life). */
-const hasPip = (dir: string) => {
+/**
+ * pip is in the venv, or its base Python has ensurepip to put it there
+ * (Debian's python makes a venv without python3-venv, but one that can never
+ * have pip). Read from the files: starting Python costs a loaded box seconds.
+ */
+function canHavePip(dir: string): boolean {
   const lib = join(dir, "lib");
-  return existsSync(lib) && readdirSync(lib).some((version) => existsSync(join(lib, version, "site-packages", "pip")));
-};
+  if (existsSync(lib) && readdirSync(lib).some((version) => existsSync(join(lib, version, "site-packages", "pip")))) return true;
+  const cfgFile = join(dir, "pyvenv.cfg");
+  const cfg = existsSync(cfgFile) ? readFileSync(cfgFile, "utf8") : "";
+  const home = /^home\s*=\s*(.+)$/m.exec(cfg)?.[1]?.trim();
+  const version = /^version(?:_info)?\s*=\s*(\d+\.\d+)/m.exec(cfg)?.[1];
+  // A layout we cannot read: let ensurepip say at the first pip.
+  if (!home || !version) return true;
+  return existsSync(join(dirname(home), "lib", `python${version}`, "ensurepip"));
+}
 
 /**
  * Makes the venv; resolves to why it cannot be made, or undefined. It is
@@ -80,19 +89,23 @@ async function makeVenv(dir: string, python: string): Promise<string | undefined
   rmSync(dir, { recursive: true, force: true });
   // From --python as given: its `-m venv` is what the box's package provides (or lacks).
   const made = await run(python, ["-m", "venv", "--without-pip", dir], VENV_TIMEOUT_MS);
-  if (made.ok) writeFileSync(join(dir, READY_MARK), `${python}\n`);
-  return made.ok ? undefined : made.why;
+  if (!made.ok) return made.why;
+  if (!canHavePip(dir)) return "no ensurepip";
+  writeFileSync(join(dir, READY_MARK), `${python}\n`);
+  return undefined;
 }
 
-/** The venv's runner, or the plain interpreter's with a warning; made beside the interpreter's resolution (one wait, not two). */
-async function venvRunner(stateDir: string, python: string, resolved: Promise<Resolved>): Promise<PythonRunner> {
+/**
+ * The venv's runner (one Python start when it is new, none when it is
+ * reused: the venv's python is the real interpreter), or the plain
+ * interpreter's with a warning when it cannot be made.
+ */
+async function venvRunner(stateDir: string, python: string): Promise<PythonRunner> {
   const dir = join(stateDir, "venv");
-  const made = reusable(dir) ? Promise.resolve(undefined) : makeVenv(dir, python);
-  const { real, ensurepip } = await resolved;
-  // Debian's python makes a venv without python3-venv, but one that can never have pip.
-  const why = (await made) ?? (ensurepip || hasPip(dir) ? undefined : "no ensurepip");
+  const why = reusable(dir) ? undefined : await makeVenv(dir, python);
   if (!why) return { python: join(dir, "bin", "python"), venv: dir };
   rmSync(dir, { recursive: true, force: true });
+  const real = await resolveInterpreter(python);
   console.error(
     `keg-agent: warning: cannot make the Python venv in ${dir} with '${python} -m venv' (${why}). ${NO_VENV_PACKAGE}; until then runs use ${real} itself and 'keg pip' is refused.`,
   );
@@ -121,9 +134,8 @@ export function preparePython(stateDir: string, python: string, options: { venv?
   const libDir = join(stateDir, "lib");
   mkdirSync(join(libDir, "keg"), { recursive: true });
   writeFileSync(join(libDir, "keg", "__init__.py"), kegModule);
-  const resolved = resolveInterpreter(python);
-  resolved.catch((error: Error) => console.error(`keg-agent: warning: ${error.message}`));
-  const runner = options.venv ? venvRunner(stateDir, python, resolved) : resolved.then(({ real }) => ({ python: real }));
+  const runner = options.venv ? venvRunner(stateDir, python) : resolveInterpreter(python).then((real) => ({ python: real }));
+  runner.catch((error: Error) => console.error(`keg-agent: warning: ${error.message}`));
   let known: PythonRunner | undefined;
   let settled = false;
   runner.then(
@@ -155,10 +167,9 @@ export function preparePython(stateDir: string, python: string, options: { venv?
 /** Runs that need the box's Python before they start: python runs on the box itself (not in a container) and pip. */
 export const usesBoxPython = (spec: { command: string; image?: string }) => spec.command === "pip" || (spec.command === "python" && spec.image === undefined);
 
-/** Whether a run must be told something before it starts (it may wait for the venv or pip, or runs without a venv). */
-export function hasNotice(env: PythonEnv, spec: { command: string; image?: string }): boolean {
-  if (!usesBoxPython(spec)) return false;
-  return !env.settled() || env.known()?.warning !== undefined || (spec.command === "pip" && !env.pipReady());
+/** Whether a run may have to wait for the venv (or, for pip, its pip) before it starts. */
+export function mayWait(env: PythonEnv, spec: { command: string; image?: string }): boolean {
+  return usesBoxPython(spec) && (!env.settled() || (spec.command === "pip" && !env.pipReady()));
 }
 
 const stderrFrame = (text: string) => encodeFrame(Frame.stderr, new TextEncoder().encode(text));
@@ -174,8 +185,8 @@ const settlesWithin = (promise: Promise<unknown>, ms: number) =>
 
 /**
  * The frames a run gets before it starts: a line while it waits for the venv
- * or pip (the wait is not part of its --timeout: the run has not started),
- * the warning when it runs without a venv. Throws when there is no Python.
+ * or pip (the wait is not part of its --timeout: the run has not started).
+ * Throws when there is no Python, or no pip for pip.
  */
 export async function* pythonNotices(env: PythonEnv, spec: { command: string; image?: string }): AsyncGenerator<Uint8Array> {
   if (!usesBoxPython(spec)) return;
@@ -186,11 +197,4 @@ export async function* pythonNotices(env: PythonEnv, spec: { command: string; im
       pip && env.known() ? "keg: putting pip into the box's venv (once; it takes a few seconds)…\n" : "keg: waiting for the box's Python venv, which keg-agent makes once after it starts…\n",
     );
   await ready;
-  const { warning } = await env.runner;
-  if (warning && !pip) yield stderrFrame(warning);
-}
-
-/** The interpreter of a run; pip needs the venv with pip in it, never the box's own Python. */
-export async function interpreterFor(env: PythonEnv, command: "python" | "pip"): Promise<string> {
-  return command === "pip" ? env.pip() : (await env.runner).python;
 }

@@ -15,6 +15,8 @@ export type RunPlan = {
   env: Record<string, string>;
   timeoutSeconds: number;
   logLimitBytes: number;
+  /** said on the run's stderr before it starts (a run without the box's venv) */
+  notice?: string;
   /** an `--image` run: signals go to this container through its runtime (src/agent/container.ts) */
   container?: { runtime: string; name: string };
 };

@@ -63,6 +63,7 @@ export async function superviseRun(runDir: string, events: SupervisorEvents): Pr
     return exit;
   };
 
+  if (plan.notice) forward(Frame.stderr)(new TextEncoder().encode(plan.notice));
   let child;
   try {
     child = spawnRun(plan.argv, { cwd: paths.work, env: plan.env });

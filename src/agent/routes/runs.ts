@@ -19,7 +19,7 @@ import type { AgentConfig } from "../config.ts";
 import { ContainerRuntime, containerPlan } from "../container.ts";
 import { downloadFrames } from "../downloads.ts";
 import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
-import { hasNotice, interpreterFor, pythonNotices, type PythonEnv } from "../python-env.ts";
+import { mayWait, pythonNotices, type PythonEnv } from "../python-env.ts";
 import { runPaths, type RunPlan } from "../run-files.ts";
 import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
 import { SpoolReader } from "../spool.ts";
@@ -41,19 +41,22 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir:
   };
   Object.assign(env, spec.env, kegEnv);
   let argv: string[];
+  let notice: string | undefined;
   if (spec.command === "python") {
     env.KEG_RUNNABLE = join(workDir, spec.entry!);
     // In a container, the image's own Python.
-    argv = [spec.image ? "python3" : await interpreterFor(deps.python, "python"), env.KEG_RUNNABLE, ...spec.args];
+    const runner = spec.image ? { python: "python3" } : await deps.python.runner;
+    argv = [runner.python, env.KEG_RUNNABLE, ...spec.args];
+    notice = "warning" in runner ? runner.warning : undefined;
   } else if (spec.command === "pip") {
     env.KEG_RUNNABLE = "pip";
     env.PIP_DISABLE_PIP_VERSION_CHECK = "1";
-    argv = [await interpreterFor(deps.python, "pip"), "-m", "pip", ...spec.args];
+    argv = [await deps.python.pip(), "-m", "pip", ...spec.args];
   } else {
     env.KEG_RUNNABLE = spec.args[0]!;
     argv = spec.args;
   }
-  const plan: RunPlan = { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes };
+  const plan: RunPlan = { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes, notice };
   if (!spec.image) return plan;
   return containerPlan(plan, {
     runtime: await containers.find(spec.box),
@@ -166,7 +169,8 @@ export function runRoutes(deps: RunDeps) {
     const acquire = () => locks.acquireCommand(spec.box, user, spec.command, spec.force, id);
     disableIdleTimeout(c.env?.server, c.req.raw);
 
-    if (spec.wait === undefined && !hasNotice(deps.python, spec)) {
+    // A detached run waits for the box's Python unsaid: its answer is its id.
+    if (spec.wait === undefined && (spec.detach || !mayWait(deps.python, spec))) {
       // Refuse a busy box before reading the upload.
       const grant = acquire();
       let live: LiveRun;
@@ -184,8 +188,8 @@ export function runRoutes(deps: RunDeps) {
       return new Response(frameStream(cycle(live, spec, grant), gone), { headers: frameHeaders });
     }
 
-    // --wait: the upload comes first, then the run queues for the box. A run told
-    // about the box's Python before it starts answers with frames at once, busy or not.
+    // --wait: the upload comes first, then the run queues for the box. A run that may
+    // wait for the box's Python answers with frames at once, to say so.
     const early = spec.wait === undefined ? acquire() : undefined;
     let dir: string;
     try {
