@@ -40,7 +40,7 @@ export type PythonEnv = {
 
 const RESOLVE_TIMEOUT_MS = 10_000;
 /** The venv and its pip take seconds (pip ~5 s); a loaded box may need far longer. Runs wait at most this long. */
-export const VENV_TIMEOUT_MS = 180_000;
+const VENV_TIMEOUT_MS = 180_000;
 /** Written last: a venv without it was cut short and is made again. */
 const READY_MARK = ".keg-ready";
 const NO_VENV_PACKAGE = "Install the python3-venv package on this box (apt install python3-venv) and restart keg-agent";
