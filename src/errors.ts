@@ -8,24 +8,28 @@ export type ErrorCode =
   | "usage"
   | "bad_request"
   | "unauthorized"
+  | "forbidden"
   | "not_found"
   | "busy"
   | "locked"
   | "too_large"
   | "unreachable"
   | "stale"
+  | "rate_limited"
   | "failed";
 
 const exitCodes: Record<ErrorCode, number> = {
   usage: 2,
   bad_request: 1,
   unauthorized: 1,
+  forbidden: 1,
   not_found: 1,
   busy: 75,
   locked: 75,
   too_large: 1,
   unreachable: 1,
   stale: 1,
+  rate_limited: 1,
   failed: 1,
 };
 
@@ -33,12 +37,14 @@ const statuses: Record<ErrorCode, number> = {
   usage: 400,
   bad_request: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   busy: 409,
   locked: 409,
   too_large: 413,
   unreachable: 502,
   stale: 409,
+  rate_limited: 429,
   failed: 500,
 };
 

@@ -1,3 +1,5 @@
+import type { RunUser } from "./run-user.ts";
+
 /** The settings of a running agent, from `keg-agent serve` flags (docs/cli.md "keg-agent serve", docs/api.md). @module */
 export type AgentConfig = {
   name: string;
@@ -13,6 +15,8 @@ export type AgentConfig = {
   postRunHook?: string;
   /** scripts, pip and hooks run as this user (the agent runs as root); undefined: as the agent itself */
   runAs?: string;
+  /** `runAs` looked up, when the agent starts (src/agent/run-user.ts); unset: the agent's own user */
+  runUser?: RunUser;
   /** finished runs' folders are pruned, oldest first, above this many bytes */
   maxDiskBytes: number;
   logFormat: "text" | "json";

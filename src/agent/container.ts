@@ -9,9 +9,9 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import { KegError } from "../errors.ts";
-import { readJson, runPaths, type RunPlan } from "./run-files.ts";
+import { readJson, runPaths, writeJsonAtomically, type RunPlan } from "./run-files.ts";
 import { signalGroup } from "./signals.ts";
 
 /** A run's container: signals go to it through its runtime. */
@@ -57,7 +57,7 @@ export type ContainerRun = {
   name: string;
   /** the run folder's `work/`: mounted at the same path and the working directory, so every path the run is given holds inside */
   work: string;
-  /** the run folder: where docker's record channel lives */
+  /** the run folder: docker's record channel lives in its tmp/ */
   runDir: string;
   /** the `keg` module's folder, mounted read-only so `import keg` works */
   libDir: string;
@@ -82,7 +82,8 @@ const isPodman = (runtime: string) => basename(runtime).includes("podman");
  */
 export function containerPlan(plan: RunPlan, run: ContainerRun): RunPlan {
   const podman = isPodman(run.runtime);
-  const fifo = `${run.runDir}/channel`;
+  // In the run's tmp/: the run user's (with --run-as the client runs as that user).
+  const fifo = join(runPaths(run.runDir).tmp, "keg-channel");
   const options = [
     "--rm",
     "--init",
@@ -109,9 +110,14 @@ function userIds(user: string): string {
   return `${uid}:${gid}`;
 }
 
+/** Kept beside the run (not the plan: its environment never touches the disk), so stops find it after a restart too. */
+export function keepContainer(runDir: string, plan: RunPlan): void {
+  if (plan.container) writeJsonAtomically(runPaths(runDir).container, plan.container);
+}
+
 /** The container of the run in `runDir`, if it has one. */
 export function containerOf(runDir: string): ContainerRef | undefined {
-  return readJson<RunPlan>(runPaths(runDir).plan)?.container;
+  return readJson<ContainerRef>(runPaths(runDir).container);
 }
 
 /**

@@ -13,6 +13,7 @@ import { dirname, join } from "node:path";
 import { KegError } from "../errors.ts";
 import { encodeFrame, Frame } from "../wire/frames.ts";
 import kegModule from "./python/keg/__init__.py" with { type: "text" };
+import { describeError, logEvent } from "./log.ts";
 
 /** What python runs are started with. */
 export type PythonRunner = {
@@ -106,9 +107,9 @@ async function venvRunner(stateDir: string, python: string): Promise<PythonRunne
   if (!why) return { python: join(dir, "bin", "python"), venv: dir };
   rmSync(dir, { recursive: true, force: true });
   const real = await resolveInterpreter(python);
-  console.error(
-    `keg-agent: warning: cannot make the Python venv in ${dir} with '${python} -m venv' (${why}). ${NO_VENV_PACKAGE}; until then runs use ${real} itself and 'keg pip' is refused.`,
-  );
+  logEvent("warning", {
+    message: `cannot make the Python venv in ${dir} with '${python} -m venv' (${why}). ${NO_VENV_PACKAGE}; until then runs use ${real} itself and 'keg pip' is refused.`,
+  });
   return {
     python: real,
     warning: `keg: warning: this box has no venv (python3-venv is missing; see keg-agent's log): running with ${real} itself, without the packages of 'keg pip'.\n`,
@@ -122,7 +123,7 @@ async function installPip(runner: PythonRunner): Promise<string> {
   if ((await run(runner.python, ["-c", "import pip"], RESOLVE_TIMEOUT_MS)).ok) return runner.python;
   const installed = await run(runner.python, ["-m", "ensurepip", "--default-pip"], VENV_TIMEOUT_MS);
   if (installed.ok) return runner.python;
-  console.error(`keg-agent: warning: cannot put pip into the venv ${runner.venv} (${installed.why}). ${NO_VENV_PACKAGE}.`);
+  logEvent("warning", { message: `cannot put pip into the venv ${runner.venv} (${installed.why}). ${NO_VENV_PACKAGE}.` });
   throw new KegError("failed", `This box cannot put pip into its venv (${installed.why}). Install python3-venv on the box and restart keg-agent.`);
 }
 
@@ -135,7 +136,7 @@ export function preparePython(stateDir: string, python: string, options: { venv?
   mkdirSync(join(libDir, "keg"), { recursive: true });
   writeFileSync(join(libDir, "keg", "__init__.py"), kegModule);
   const runner = options.venv ? venvRunner(stateDir, python) : resolveInterpreter(python).then((real) => ({ python: real }));
-  runner.catch((error: Error) => console.error(`keg-agent: warning: ${error.message}`));
+  runner.catch((error: Error) => logEvent("error", { during: "finding the python for runs", cause: describeError(error) }));
   let known: PythonRunner | undefined;
   let settled = false;
   runner.then(

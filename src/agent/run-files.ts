@@ -1,6 +1,6 @@
 /**
  * The files of one run folder on the box. `work/` is the script's working
- * directory (its upload); the rest is the agent's: the plan, the output spool,
+ * directory (its upload) and `tmp/` its TMPDIR; the rest is the agent's: the output spool,
  * the process id and the exit record.
  * @module
  */
@@ -33,9 +33,12 @@ export const runPaths = (runDir: string) => ({
   work: join(runDir, "work"),
   spool: join(runDir, "spool"),
   upload: join(runDir, "upload.zip"),
-  plan: join(runDir, "plan.json"),
+  /** the script's TMPDIR, owned by the run user */
+  tmp: join(runDir, "tmp"),
   pid: join(runDir, "pid"),
   exit: join(runDir, "exit.json"),
+  /** an `--image` run's container (runtime and name), for stops through the runtime */
+  container: join(runDir, "container.json"),
 });
 
 export function writeJsonAtomically(path: string, value: unknown): void {

@@ -12,12 +12,18 @@ import type { LockStore } from "../lock/store.ts";
 import { selfCommand, spawnHelper, type Helper } from "../platform/bun.ts";
 import type { RunInfo } from "../wire/api.ts";
 import type { AgentConfig } from "./config.ts";
+import { treeSize } from "../files/tree-size.ts";
 import { runHook } from "./hook.ts";
-import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
+import { describeError, logEvent } from "./log.ts";
+import { logRunEnded, logRunStarted } from "./run-log.ts";
+import { runsToPrune, type FinishedRun } from "./run-pruning.ts";
+import { runUserOf } from "./run-user.ts";
+import { handOverRun } from "./state-modes.ts";
+import { readJson, runPaths, type ExitRecord, type RunPlan } from "./run-files.ts";
 import type { State } from "./state.ts";
 import { signalGroup, stopGroup } from "./signals.ts";
-import { containerOf, signalRun } from "./container.ts";
-import type { SupervisorEvents } from "./supervise.ts";
+import { containerOf, keepContainer, signalRun } from "./container.ts";
+import type { SupervisorEvents, SupervisorOrders } from "./supervise.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
 
@@ -55,17 +61,24 @@ export class RunManager {
   prepare(id: string): string {
     const dir = join(this.runsDir, id);
     const paths = runPaths(dir);
-    mkdirSync(paths.work, { recursive: true });
-    mkdirSync(paths.spool);
+    mkdirSync(paths.work, { recursive: true, mode: 0o700 });
+    mkdirSync(paths.tmp, { mode: 0o700 });
+    mkdirSync(paths.spool, { mode: 0o700 });
     return dir;
   }
 
-  start(dir: string, record: RunRecord, plan: RunPlan): LiveRun {
+  /** After the upload is unpacked: the run user gets its work and tmp folders. */
+  handOver(dir: string): void {
     const paths = runPaths(dir);
-    writeJsonAtomically(paths.plan, plan);
+    handOverRun(dir, paths.work, paths.tmp, runUserOf(this.config));
+  }
+
+  start(dir: string, record: RunRecord, plan: RunPlan): LiveRun {
+    keepContainer(dir, plan);
     const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
     this.state.runs.putSync(record.id, record);
+    logRunStarted(record);
     const events = {
       started: (pid: number) => this.setPid(live, pid),
       output: () => {
@@ -73,10 +86,10 @@ export class RunManager {
         if (!live.record.forced) this.locks.touch(live.record.generation);
       },
     };
-    live.exited = this.supervise(dir, !record.detached, events).then(
+    live.exited = this.supervise({ dir, plan }, events).then(
       () => this.finishRecord(live),
       (error) => {
-        console.error(`keg-agent: run ${record.id}:`, error);
+        logEvent("error", { run: record.id, cause: describeError(error) });
         return this.finishRecord(live);
       },
     );
@@ -102,11 +115,11 @@ export class RunManager {
     setTimeout(() => (this.spare ??= spawnHelper([...selfCommand(), "supervise"])), SPARE_DELAY_MS).unref();
   }
 
-  private async supervise(dir: string, attached: boolean, events: SupervisorEvents): Promise<void> {
+  private async supervise(orders: SupervisorOrders, events: SupervisorEvents): Promise<void> {
     const supervisor = this.takeSupervisor();
     // An attached run's supervisor keeps its stdin open: when this agent dies, it
     // sees the end and stops the run that no client can follow any more.
-    supervisor.tell(`${dir}\n`, { keepOpen: attached });
+    supervisor.tell(`${JSON.stringify(orders)}\n`, { keepOpen: orders.plan.attached });
     const decoder = new TextDecoder();
     let text = "";
     let told = false;
@@ -145,6 +158,7 @@ export class RunManager {
       signal: exit.signal,
     };
     this.state.runs.putSync(live.id, live.record);
+    logRunEnded(live.record, exit);
     return exit;
   }
 
@@ -177,6 +191,8 @@ export class RunManager {
       await runHook(this.config, live.record);
       // Finished: followers keep their reference; later ones replay it through get().
       this.live.delete(live.id);
+      // After the release: pruning must not keep the next user waiting.
+      setImmediate(() => this.prune());
       if (live.record.forced || live.record.detached) return false;
       return this.locks.releaseCommand(live.record.generation);
     })();
@@ -262,15 +278,23 @@ export class RunManager {
     }
   }
 
-  /** Removes finished runs older than --keep-runs. */
+  /** Bytes of finished runs' folders, measured once each. */
+  private readonly sizes = new Map<string, number>();
+
+  /** Removes finished runs older than --keep-runs, then the oldest beyond --max-disk. */
   prune(): void {
-    const keepMs = this.config.keepRunsDays * 86_400_000;
+    const finished: FinishedRun[] = [];
     for (const { value } of this.state.runs.getRange()) {
       const record = value as RunRecord;
-      if (record.status === "running" || Date.now() - Date.parse(record.started) <= keepMs) continue;
-      rmSync(join(this.runsDir, record.id), { recursive: true, force: true });
-      this.state.runs.removeSync(record.id);
-      this.live.delete(record.id);
+      if (record.status === "running" || this.live.has(record.id)) continue;
+      let bytes = this.sizes.get(record.id);
+      if (bytes === undefined) this.sizes.set(record.id, (bytes = treeSize(join(this.runsDir, record.id))));
+      finished.push({ id: record.id, started: Date.parse(record.started), bytes });
+    }
+    for (const id of runsToPrune(finished, Date.now(), this.config.keepRunsDays * 86_400_000, this.config.maxDiskBytes)) {
+      rmSync(join(this.runsDir, id), { recursive: true, force: true });
+      this.state.runs.removeSync(id);
+      this.sizes.delete(id);
     }
   }
 

@@ -4,16 +4,18 @@
  * the exit code in the run folder. It runs as `keg-agent supervise`, a process
  * in a session of its own: it takes the output off the agent's thread (the
  * two run on two cores), and a detached run keeps its output and exit code
- * across agent restarts. The agent keeps one started and waiting for its run
- * folder on stdin, so a run does not wait for a process start. It tells the
- * agent `pid N` once on stdout, then one byte per append.
+ * across agent restarts. The agent keeps one started and waiting for its
+ * orders on stdin (the run folder and the plan, as one JSON line: the
+ * environment the user passed never touches the disk), so a run does not wait
+ * for a process start. It tells the agent `pid N` once on stdout, then one
+ * byte per append.
  * @module
  */
 import { writeSync } from "node:fs";
 import { becomeSubreaper, spawnRun } from "../platform/bun.ts";
 import { endDescendants } from "./descendants.ts";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../wire/frames.ts";
-import { readJson, runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
+import { runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
 import { stopGroup } from "./signals.ts";
 import { signalRun } from "./container.ts";
 import { SpoolWriter } from "./spool.ts";
@@ -41,11 +43,12 @@ async function pump(stream: ReadableStream<Uint8Array>, onChunk: (chunk: Uint8Ar
   }
 }
 
-/** Runs the plan in `runDir` to its end; the exit record is also written to the run folder. */
-export async function superviseRun(runDir: string, events: SupervisorEvents): Promise<ExitRecord> {
+/** What the agent tells a supervisor on its stdin's first line. */
+export type SupervisorOrders = { dir: string; plan: RunPlan };
+
+/** Runs `plan` in `runDir` to its end; the exit record is also written to the run folder. */
+export async function superviseRun(runDir: string, plan: RunPlan, events: SupervisorEvents): Promise<ExitRecord> {
   const paths = runPaths(runDir);
-  const plan = readJson<RunPlan>(paths.plan);
-  if (!plan) throw new Error(`no run plan in ${runDir}`);
   const spool = new SpoolWriter(paths.spool, plan.logLimitBytes);
   const append = (type: number, payload: Uint8Array) => {
     spool.appendFrame(type, payload);
@@ -134,11 +137,11 @@ export async function superviseRun(runDir: string, events: SupervisorEvents): Pr
   });
 }
 
-/** The first line on stdin (the run folder), and a promise that settles when stdin ends. */
-function readOrders(): { runDir: Promise<string>; agentGone: Promise<void> } {
+/** The first line on stdin (the orders), and a promise that settles when stdin ends. */
+function readOrders(): { orders: Promise<SupervisorOrders | undefined>; agentGone: Promise<void> } {
   let text = "";
   let gotLine!: (line: string) => void;
-  const runDir = new Promise<string>((resolve) => (gotLine = resolve));
+  const line = new Promise<string>((resolve) => (gotLine = resolve));
   const agentGone = new Promise<void>((resolve) => {
     process.stdin.on("data", (chunk) => {
       text += chunk;
@@ -151,20 +154,28 @@ function readOrders(): { runDir: Promise<string>; agentGone: Promise<void> } {
     });
     process.stdin.on("error", () => resolve());
   });
-  return { runDir, agentGone };
+  const orders = line.then((text) => {
+    try {
+      return text ? (JSON.parse(text) as SupervisorOrders) : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  return { orders, agentGone };
 }
 
 /**
- * `keg-agent supervise [RUN_DIR]`: without RUN_DIR, takes it from stdin's first
- * line. Events go to the agent on stdout while it is there. For an attached
+ * `keg-agent supervise`: takes its orders from stdin's first line. Events go
+ * to the agent on stdout while it is there. For an attached
  * run the agent keeps stdin open; its end means the agent died, and the run,
  * which no client can follow any more, is stopped (docs/usage.md "Runs").
  */
-export async function supervise(given: string | undefined): Promise<number> {
-  const orders = given === undefined ? readOrders() : undefined;
+export async function supervise(): Promise<number> {
+  const { orders: given, agentGone } = readOrders();
   await becomeSubreaper();
-  const runDir = given ?? (await orders!.runDir);
-  if (!runDir) return 0; // the agent went away before giving us a run
+  const orders = await given;
+  if (!orders) return 0; // the agent went away before giving us a run
+  const { dir: runDir, plan } = orders;
   let agentThere = true;
   const tell = (text: string) => {
     if (!agentThere) return;
@@ -184,17 +195,15 @@ export async function supervise(given: string | undefined): Promise<number> {
       tell(".");
     });
   };
-  const plan = readJson<RunPlan>(runPaths(runDir).plan);
-  const attached = plan?.attached ?? false;
   let ended = false;
   const stopIfAgentGone = async (pid: number) => {
-    await orders?.agentGone;
-    if (!ended) await stopGroup(pid, () => ended, (signal) => signalRun(plan?.container, pid, signal));
+    await agentGone;
+    if (!ended) await stopGroup(pid, () => ended, (signal) => signalRun(plan.container, pid, signal));
   };
-  await superviseRun(runDir, {
+  await superviseRun(runDir, plan, {
     started: (pid) => {
       tell(`pid ${pid}\n`);
-      if (attached && orders) void stopIfAgentGone(pid);
+      if (plan.attached) void stopIfAgentGone(pid);
     },
     output,
   });

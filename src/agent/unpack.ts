@@ -10,6 +10,7 @@ import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { Open, type File as ZipEntry } from "unzipper";
 import { KegError } from "../errors.ts";
+import { relativePathProblem } from "../wire/names.ts";
 
 export type UnpackLimits = { maxEntries?: number; maxBytes?: number };
 
@@ -77,7 +78,7 @@ function planEntries(entries: ZipEntry[], root: string, maxEntries: number, maxB
   const dirs = new Set<string>();
   for (const entry of entries) {
     const refuse = (reason: string) => refused(`Upload refused: entry '${printable(entry.path)}' ${reason}. Nothing was unpacked.`);
-    const reason = nameProblem(entry.path) ?? kindProblem(entry);
+    const reason = relativePathProblem(entry.path) ?? kindProblem(entry);
     if (reason) throw refuse(reason);
     const isDir = entry.path.endsWith("/");
     const name = isDir ? entry.path.slice(0, -1) : entry.path;
@@ -106,17 +107,6 @@ function planEntries(entries: ZipEntry[], root: string, maxEntries: number, maxB
   return plan;
 }
 
-function nameProblem(name: string): string | undefined {
-  if (name.includes("\0")) return "has a NUL byte";
-  if (name.includes("\\")) return "has a backslash";
-  if (name.startsWith("/")) return "is an absolute path";
-  if (/^[A-Za-z]:/.test(name)) return "starts with a drive letter";
-  const parts = name.replace(/\/$/, "").split("/");
-  if (parts.includes("..")) return "has a '..' segment";
-  if (parts.includes(".")) return "has a '.' segment";
-  if (parts.includes("")) return "has an empty path segment";
-  return undefined;
-}
 
 function kindProblem(entry: ZipEntry): string | undefined {
   if (((entry.externalFileAttributes >>> 16) & S_IFMT) === S_IFLNK) return "is a symbolic link";

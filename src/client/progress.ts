@@ -37,20 +37,35 @@ export class Progress {
   }
 }
 
-/** The body to send: plain bytes, or a stream that reports progress when it is shown. */
-export function uploadBody(body: Uint8Array, label: string): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
-  const progress = new Progress(label, body.length);
-  if (!progress.shown) return body as Uint8Array<ArrayBuffer>;
+/**
+ * The body to send, `head` then `data`: one buffer when small, else a stream
+ * of slices (no copy of a big upload), which shows progress on a terminal.
+ */
+export function uploadBody(head: Uint8Array, data: Uint8Array, label: string): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
+  const progress = new Progress(label, head.length + data.length);
+  if (!progress.shown && data.length < MIN_BYTES) {
+    const body = new Uint8Array(head.length + data.length);
+    body.set(head);
+    body.set(data, head.length);
+    return body;
+  }
   const CHUNK = 256 * 1024;
   let offset = 0;
+  let headSent = false;
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      if (offset >= body.length) {
+      if (!headSent) {
+        headSent = true;
+        progress.add(head.length);
+        controller.enqueue(head);
+        return;
+      }
+      if (offset >= data.length) {
         progress.finish();
         controller.close();
         return;
       }
-      const chunk = body.subarray(offset, offset + CHUNK);
+      const chunk = data.subarray(offset, offset + CHUNK);
       offset += chunk.length;
       progress.add(chunk.length);
       controller.enqueue(chunk);

@@ -9,21 +9,20 @@
 import type { Box } from "../config/boxes.ts";
 import { KegError } from "../errors.ts";
 import { printError } from "../log.ts";
-import { encodeRunBody, type RunSpec } from "../wire/api.ts";
+import type { RunSpec } from "../wire/api.ts";
 import { Frame, type StartedInfo, type TypedFrame } from "../wire/frames.ts";
 import { DownloadWriter } from "./downloads.ts";
+import type { Forwards } from "./forwards.ts";
 import { EXIT_UNKNOWN, exitCodeFor, INTERRUPT_CODES, unknownExitReason, type Interrupt, type RunOutcome } from "./exit-code.ts";
 import { Heartbeat } from "./heartbeat.ts";
-import { postJson, request } from "./http.ts";
+import { postJson } from "./http.ts";
 import { onInterrupt } from "./interrupts.ts";
 import { OutputPrinter } from "./output-printer.ts";
-import { uploadBody } from "./progress.ts";
+import { postRun } from "./post-run.ts";
 import { readFrames } from "./read-frames.ts";
 import { WaitingDisplay } from "./waiting.ts";
 
-export type SessionOptions = { outputFile?: string; cwd: string };
-
-const UPLOAD_ANSWER_TIMEOUT_MS = 10 * 60_000;
+export type SessionOptions = { outputFile?: string; cwd: string; forwards?: Forwards };
 
 /** Shows frames as they come; returns the exit code once the cycle has ended. */
 export function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, options: SessionOptions): Promise<number> {
@@ -44,11 +43,13 @@ class AttachedRun {
   private readonly heartbeat: Heartbeat;
   private readonly printer: OutputPrinter;
   private readonly downloads: DownloadWriter;
+  private readonly forwards?: Forwards;
 
   constructor(
     private readonly box: Box,
     options: SessionOptions,
   ) {
+    this.forwards = options.forwards;
     this.waiting = new WaitingDisplay(box.name);
     this.heartbeat = new Heartbeat(box);
     // `keg … | head`: the reader of our stdout left; stop the run and end as SIGPIPE would.
@@ -61,13 +62,7 @@ class AttachedRun {
     try {
       let response: Response;
       try {
-        response = await request(this.box, "/v1/runs", {
-          method: "POST",
-          body: uploadBody(encodeRunBody(spec, zip), "uploading"),
-          headers: { "content-type": "application/octet-stream" },
-          timeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
-          signal: this.abort.signal,
-        });
+        response = await postRun(this.box, spec, zip, this.abort.signal);
       } catch (error) {
         if (!this.abort.signal.aborted) throw error;
         printError("Interrupted before the run started.");
@@ -86,6 +81,7 @@ class AttachedRun {
     } finally {
       this.heartbeat.stop();
       this.printer.close();
+      this.forwards?.close();
       stopListening();
     }
   }
@@ -115,9 +111,11 @@ class AttachedRun {
         this.started = frame.payload;
         if (this.interrupt || this.printer.stdoutGone) this.stopOnBox();
         this.heartbeat.start(frame.payload);
+        this.forwards?.bind(this.box, frame.payload.id);
         return;
       case Frame.exit:
         this.exitCode = frame.payload.code;
+        this.forwards?.close();
         return;
       case Frame.file:
         return this.downloads.begin(frame.payload.path, frame.payload.size);

@@ -7,7 +7,8 @@ export type { HeartbeatRequest, HistoryQuery, KillRequest, LockRequest, RunSpec,
 
 export type ErrorBody = { error: { code: ErrorCode; message: string } };
 
-export type Identity = { user: string; version: string; name: string };
+/** GET /v1/whoami: who the token is, and what the box is. */
+export type Identity = { user: string; version: string; name: string; /** `serve --max-upload`, in bytes */ max_upload_bytes?: number };
 
 /** A user lock as the agent reports it. */
 export type UserLockInfo = { user: string; since: string; note?: string };
@@ -35,12 +36,20 @@ export type RunInfo = {
 export type { StartedInfo } from "./frames.ts";
 
 /** POST /v1/runs body: a 4-byte big-endian length, the RunSpec as JSON, then the zip. */
-export function encodeRunBody(spec: RunSpec, zip: Uint8Array): Uint8Array {
+export function encodeRunHead(spec: RunSpec): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify(spec));
-  const body = new Uint8Array(4 + json.length + zip.length);
-  new DataView(body.buffer).setUint32(0, json.length);
-  body.set(json, 4);
-  body.set(zip, 4 + json.length);
+  const head = new Uint8Array(4 + json.length);
+  new DataView(head.buffer).setUint32(0, json.length);
+  head.set(json, 4);
+  return head;
+}
+
+/** The whole body in one buffer (tests; keg itself sends the head and the zip as they are). */
+export function encodeRunBody(spec: RunSpec, zip: Uint8Array): Uint8Array {
+  const head = encodeRunHead(spec);
+  const body = new Uint8Array(head.length + zip.length);
+  body.set(head);
+  body.set(zip, head.length);
   return body;
 }
 
@@ -55,3 +64,12 @@ export type HistoryEvent = {
   note?: string;
   generation?: number;
 };
+
+/** GET /health (no token): `started` changes when the agent restarts, in place or not. */
+export type Health = { ok: true; version: string; name: string; started: string };
+
+/** GET /v1/update: the running agent, the SHA-256 of its executable, and its platform (`linux-x64`, `linux-arm64`). */
+export type AgentBinary = { version: string; sha256: string; platform: string };
+
+/** POST /v1/update: the version the box now runs; `restarting` when it is about to exec it. */
+export type UpdateResult = { version: string; restarting: boolean };

@@ -8,11 +8,11 @@
  * @module
  */
 import * as v from "valibot";
-import { ENV_NAME, KILL_SIGNALS } from "./names.ts";
+import { MAX_NOTE_CHARS } from "./limits.ts";
+import { ENV_NAME, KILL_SIGNALS, relativePathProblem } from "./names.ts";
 
-/** JSON bodies other than the upload (docs/api.md "Errors"). */
-export const MAX_JSON_BODY_BYTES = 64 * 1024;
-export const MAX_NOTE_CHARS = 1000;
+export { MAX_JSON_BODY_BYTES, MAX_NOTE_CHARS } from "./limits.ts";
+
 const MAX_NAME_CHARS = 256;
 const MAX_PATH_CHARS = 4096;
 /** Linux's limit on one argument or environment string (MAX_ARG_STRLEN). */
@@ -58,6 +58,13 @@ export const HistoryQuerySchema = v.object({
   ),
 });
 
+/** POST /v1/update?sha256=…: the body is the new keg-agent binary (docs/api.md "Updating"). */
+export const UpdateQuerySchema = v.object({
+  sha256: v.message(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)), "the binary's SHA-256 as 64 lowercase hex digits"),
+  box: v.optional(text(MAX_NAME_CHARS)),
+  force: v.optional(v.pipe(v.picklist(["true", "false"], "true or false"), v.transform((value) => value === "true"))),
+});
+
 /** The :id of /v1/runs/:id/…, as crypto.randomUUID() makes it. */
 export const RunIdParamSchema = v.object({
   id: v.message(v.pipe(v.string(), v.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)), "a run id (a lowercase UUID v4, as 'keg python ps' shows)"),
@@ -68,7 +75,12 @@ export const RunSpecSchema = v.pipe(
   jsonObject({
     command: v.picklist(["python", "exec", "pip"], "'python', 'exec' or 'pip'"),
     /** python: the script's path inside the upload */
-    entry: v.optional(text(MAX_PATH_CHARS)),
+    entry: v.optional(
+      v.pipe(
+        text(MAX_PATH_CHARS),
+        v.check((path) => relativePathProblem(path) === undefined, "a path inside the upload (relative, without '..')"),
+      ),
+    ),
     /** python: the script's arguments; exec: the program and its arguments; pip: pip's arguments */
     args: list(text(MAX_ARG_CHARS), MAX_LIST_ITEMS),
     /** python and exec: run in a container from this image (docs/usage.md "Containers") */
@@ -107,3 +119,4 @@ export type HeartbeatRequest = v.InferOutput<typeof HeartbeatRequestSchema>;
 export type KillRequest = v.InferOutput<typeof KillRequestSchema>;
 export type HistoryQuery = v.InferOutput<typeof HistoryQuerySchema>;
 export type RunSpec = v.InferOutput<typeof RunSpecSchema>;
+export type UpdateQuery = v.InferInput<typeof UpdateQuerySchema>;

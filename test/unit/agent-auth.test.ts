@@ -46,10 +46,13 @@ describe("auth table", () => {
         "POST /v1/runs",
         "GET /v1/runs",
         "GET /v1/runs/:id/output",
+        "GET /v1/runs/:id/tunnel",
         "POST /v1/runs/:id/heartbeat",
         "POST /v1/runs/:id/stop",
         "POST /v1/runs/:id/kill",
         "POST /v1/runs/kill-all",
+        "GET /v1/update",
+        "POST /v1/update",
       ].sort(),
     );
   });

@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { KegError } from "../../errors.ts";
 import type { Grant, LockStore } from "../../lock/store.ts";
 import type { WaitLine } from "../../lock/wait-line.ts";
@@ -21,6 +21,8 @@ import { downloadFrames } from "../downloads.ts";
 import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
 import { mayWait, pythonNotices, type PythonEnv } from "../python-env.ts";
 import { runPaths, type RunPlan } from "../run-files.ts";
+import { asRunUser, runUserOf } from "../run-user.ts";
+import { baseEnv } from "../script-env.ts";
 import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
 import { SpoolReader } from "../spool.ts";
 import { unpackUpload } from "../unpack.ts";
@@ -29,17 +31,20 @@ import { smallJsonBody, valid } from "./validate.ts";
 
 export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: { command: WaitLine } };
 
-async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir: string, containers: ContainerRuntime): Promise<RunPlan> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
+/** What the supervisor runs: argv (as the run user) and the script's environment (docs/security.md "A script's environment"). */
+async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: string, containers: ContainerRuntime): Promise<RunPlan> {
+  const { work: workDir, tmp } = runPaths(runDir);
+  const user = runUserOf(deps.config);
   const kegEnv = {
     KEG_PROCESS_ID: record.id,
     KEG_BOX: spec.box,
     KEG_OUTPUT_CHANNEL: "3",
     PYTHONUNBUFFERED: "1",
-    PYTHONPATH: [deps.python.libDir, spec.env.PYTHONPATH ?? process.env.PYTHONPATH].filter(Boolean).join(":"),
+    // A run folder is used once: bytecode caches would only add files to it.
+    PYTHONDONTWRITEBYTECODE: "1",
+    PYTHONPATH: [deps.python.libDir, spec.env.PYTHONPATH].filter(Boolean).join(":"),
   };
-  Object.assign(env, spec.env, kegEnv);
+  const env: Record<string, string> = { ...baseEnv(user, tmp), ...spec.env, ...kegEnv };
   let argv: string[];
   let notice: string | undefined;
   if (spec.command === "python") {
@@ -57,19 +62,22 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, workDir:
     argv = spec.args;
   }
   const plan: RunPlan = { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes, notice };
-  if (!spec.image) return plan;
-  return containerPlan(plan, {
-    runtime: await containers.find(spec.box),
-    image: spec.image,
-    name: `keg-${record.id}`,
-    work: workDir,
-    runDir: dirname(workDir),
-    libDir: deps.python.libDir,
-    envNames: [...new Set([...Object.keys(spec.env), ...Object.keys(kegEnv), "KEG_RUNNABLE"])],
-    devices: deps.config.containerDevices,
-    runAs: deps.config.runAs,
-    command: argv,
-  });
+  const run = spec.image
+    ? containerPlan(plan, {
+        runtime: await containers.find(spec.box),
+        image: spec.image,
+        name: `keg-${record.id}`,
+        work: workDir,
+        runDir,
+        libDir: deps.python.libDir,
+        // The run's own variables: the container keeps the image's PATH and HOME.
+        envNames: [...new Set([...Object.keys(spec.env), ...Object.keys(kegEnv), "KEG_RUNNABLE"])],
+        devices: deps.config.containerDevices,
+        runAs: deps.config.runAs,
+        command: argv,
+      })
+    : plan;
+  return { ...run, argv: asRunUser(user, run.argv) };
 }
 
 /** A run's frames from `from`, live until its exit frame; then nothing more. */
@@ -117,6 +125,7 @@ export function runRoutes(deps: RunDeps) {
       await saveUpload(reader, rest, paths.upload, config.maxUploadBytes);
       await unpackUpload(paths.upload, paths.work);
       rmSync(paths.upload, { force: true });
+      runs.handOver(dir);
       return dir;
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
@@ -139,7 +148,7 @@ export function runRoutes(deps: RunDeps) {
       forced: grant.forced,
       box: spec.box,
     };
-    const live = runs.start(dir, record, await planFor(spec, record, deps, runPaths(dir).work, containers));
+    const live = runs.start(dir, record, await planFor(spec, record, deps, dir, containers));
     // A detached run frees the box right after it has started (docs/locks.md "The command lock").
     if (spec.detach && !grant.forced) locks.releaseCommand(grant.generation);
     return live;

@@ -4,6 +4,8 @@ import { resolveBox } from "../../config/boxes.ts";
 import { postJson, request } from "../../client/http.ts";
 import { resultAfterWaiting } from "../../client/waiting.ts";
 import { defineCommand } from "../../dispatch.ts";
+import { usageError } from "../../errors.ts";
+import { MAX_NOTE_CHARS } from "../../wire/limits.ts";
 import { escapeControl } from "../../text/escape.ts";
 import { writeOut } from "../_output.ts";
 import { boxArgs, waitArgs } from "../_args.ts";
@@ -16,6 +18,8 @@ export const lockCommand = defineCommand({
     ...waitArgs,
   },
   async run({ args }) {
+    if (args.note !== undefined && args.note.length > MAX_NOTE_CHARS)
+      throw usageError(`--note is ${args.note.length.toLocaleString("en-US")} characters, over the limit of ${MAX_NOTE_CHARS.toLocaleString("en-US")}. Shorten it.`);
     const box = resolveBox(args.box);
     const wait = parseSeconds(args.wait, "wait");
     const body = { box: box.name, note: args.note, wait };

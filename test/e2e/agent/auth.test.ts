@@ -61,7 +61,7 @@ describe("agent authentication", () => {
     const bob = await agent.addUser("bob");
     const alice = await agent.addUser("alice");
     const before = await call(agent, "GET", "/v1/whoami", `Bearer ${bob}`);
-    expect(await before.json()).toEqual({ user: "bob", version: VERSION, name: "testbox" });
+    expect(await before.json()).toEqual({ user: "bob", version: VERSION, name: "testbox", max_upload_bytes: 256 * 1024 * 1024 });
 
     const removed = await agentCommand(["users", "remove", "bob", "--state-dir", agent.stateDir]);
     expect(removed).toEqual({ code: 0, stdout: "", stderr: "Revoked 1 token\n" });
@@ -69,7 +69,7 @@ describe("agent authentication", () => {
 
     await expectRefusedEverywhere(agent, `Bearer ${bob}`);
     const still = await call(agent, "GET", "/v1/whoami", `Bearer ${alice}`);
-    expect(await still.json()).toEqual({ user: "alice", version: VERSION, name: "testbox" });
+    expect(await still.json()).toEqual({ user: "alice", version: VERSION, name: "testbox", max_upload_bytes: 256 * 1024 * 1024 });
     const listed = await agentCommand(["users", "list", "--state-dir", agent.stateDir]);
     expect(listed).toEqual({ code: 0, stdout: "alice\t1 token\n", stderr: "" });
 
@@ -89,7 +89,7 @@ describe("agent authentication", () => {
       const response = await call(agent, "GET", "/v1/whoami", `Bearer ${token}`);
       expect({ status: response.status, body: await response.json() }).toEqual({
         status: 200,
-        body: { user: "alice", version: VERSION, name: "testbox" },
+        body: { user: "alice", version: VERSION, name: "testbox", max_upload_bytes: 256 * 1024 * 1024 },
       });
     }
     const listed = await agentCommand(["users", "list", "--state-dir", agent.stateDir]);

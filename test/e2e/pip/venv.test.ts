@@ -43,7 +43,7 @@ test("a box whose venv cannot be made runs scripts with the plain interpreter an
   // Said on every run, never a silent difference.
   expect((await box.run(["python", "run", "hi.py"])).stderr).toContain("keg: warning: this box has no venv");
   const log = await until(() => box.agent.output().split("\n").find((line) => line.includes("python3-venv")), { what: "the agent's line about the venv" });
-  expect(log).toContain("keg-agent: warning: cannot make the Python venv in");
+  expect(log).toContain("event=warning message=\"cannot make the Python venv in");
   expect(log).toContain("Install the python3-venv package on this box");
   expect(box.agent.output().split("\n").filter((line) => line.includes("python3-venv"))).toHaveLength(1);
   expect(existsSync(join(box.agent.stateDir, "venv"))).toBe(false);

@@ -57,8 +57,8 @@ for (const kind of ["podman", "docker"] as const) {
       // The container's own variables only: not the agent's.
       expect({ cwd, rest }).toEqual({ cwd: work, rest: "bar None ['one', '--two']" });
 
-      const names = ["FOO", "GO", "KEG_PROCESS_ID", "KEG_BOX", "KEG_OUTPUT_CHANNEL", "PYTHONUNBUFFERED", "PYTHONPATH", "KEG_RUNNABLE"];
-      const channel = kind === "podman" ? ["--preserve-fds", "1"] : ["--volume", `${join(box.agent.stateDir, "runs", id!, "channel")}:/run/keg-channel`];
+      const names = ["FOO", "GO", "KEG_PROCESS_ID", "KEG_BOX", "KEG_OUTPUT_CHANNEL", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "KEG_RUNNABLE"];
+      const channel = kind === "podman" ? ["--preserve-fds", "1"] : ["--volume", `${join(box.agent.stateDir, "runs", id!, "tmp", "keg-channel")}:/run/keg-channel`];
       const command = ["python3", join(work, "job.py"), "one", "--two"];
       const inside = kind === "podman" ? command : ["/bin/sh", "-c", 'exec 3>/run/keg-channel && exec "$@"', "sh", ...command];
       const expected = [

@@ -1,0 +1,100 @@
+/**
+ * `serve --run-as USER` (the agent runs as root): scripts run as USER and
+ * cannot read or write the LMDB, mint a token or look into another run's
+ * spool, while their own work and tmp folders are theirs (docs/security.md
+ * "What a script can reach"). Needs root and useradd, as on the test machines;
+ * skipped (never passed) elsewhere.
+ */
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { agentCommand } from "../../helpers/agent.ts";
+import { agentBin } from "../../helpers/bin.ts";
+import { runBox } from "../../helpers/run.ts";
+
+setDefaultTimeout(60_000);
+
+const canSwitch = process.getuid?.() === 0 && Bun.spawnSync(["sh", "-c", "command -v useradd && command -v setpriv"]).exitCode === 0;
+const user = `kegrun${process.pid}`;
+// Outside the tests' own 0700 temp root, so the run user can pass through to its run folder.
+const root = canSwitch ? mkdtempSync("/tmp/keg-run-as-") : "";
+
+beforeAll(() => {
+  if (!canSwitch) return;
+  chmodSync(root, 0o755);
+  const made = Bun.spawnSync(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user]);
+  if (made.exitCode !== 0) throw new Error(`useradd failed: ${made.stderr}`);
+  copyFileSync(agentBin(), join(root, "keg-agent"));
+  chmodSync(join(root, "keg-agent"), 0o755);
+});
+
+afterAll(() => {
+  if (!canSwitch) return;
+  Bun.spawnSync(["userdel", user]);
+  rmSync(root, { recursive: true, force: true });
+});
+
+const PROBE = `
+import json, os, subprocess, sys
+state, agent, other = sys.argv[1:4]
+def attempt(step):
+    try:
+        step()
+        return "ok"
+    except Exception as error:
+        return type(error).__name__
+report = {
+    "uid": os.getuid(),
+    "read_db": attempt(lambda: open(os.path.join(state, "db", "data.mdb"), "rb").read(1)),
+    "write_db": attempt(lambda: open(os.path.join(state, "db", "x"), "w")),
+    "list_state": attempt(lambda: os.listdir(state)),
+    "list_runs": attempt(lambda: os.listdir(os.path.join(state, "runs"))),
+    "other_spool": attempt(lambda: os.listdir(os.path.join(state, "runs", other, "spool"))),
+    "other_exit": attempt(lambda: open(os.path.join(state, "runs", other, "exit.json")).read()),
+    "own_spool": attempt(lambda: os.listdir("../spool")),
+    "write_work": attempt(lambda: open("out.txt", "w").write("mine\\n")),
+    "write_tmp": attempt(lambda: open(os.path.join(os.environ["TMPDIR"], "t"), "w").write("x")),
+    "mint": subprocess.run([agent, "users", "add", "mallory", "--state-dir", state], capture_output=True).returncode,
+}
+print(json.dumps(report))
+`;
+
+test.skipIf(!canSwitch)("a script run as USER reaches its own folders and nothing of the agent's", async () => {
+  const stateDir = join(root, "state");
+  await using box = await runBox({ "probe.py": PROBE, "hello.py": "print('hi')\n" }, { stateDir, args: ["--run-as", user, "--python", "/usr/bin/python3"] });
+  expect(box.agent.output()).toMatch(new RegExp(`event=scripts-run-as user=${user} uid=\\d+ own_rights=false`));
+  expect((await box.run(["python", "run", "hello.py"])).stdout).toBe("hi\n");
+  const first = JSON.parse((await box.run(["python", "ps", "--json"])).stdout)[0].id as string;
+
+  const result = await box.run(["python", "run", "probe.py", stateDir, join(root, "keg-agent"), first, "--download", "out.txt"]);
+  expect(result.code).toBe(0);
+  const { mint, ...report } = JSON.parse(result.stdout);
+  // keg-agent run by the script cannot open the LMDB: no token is minted.
+  expect(mint).not.toBe(0);
+  const uid = Number(Bun.spawnSync(["id", "-u", user]).stdout.toString());
+  expect(report).toEqual({
+    uid,
+    read_db: "PermissionError",
+    write_db: "PermissionError",
+    list_state: "PermissionError",
+    list_runs: "PermissionError",
+    other_spool: "PermissionError",
+    other_exit: "PermissionError",
+    own_spool: "PermissionError",
+    write_work: "ok",
+    write_tmp: "ok",
+  });
+  expect(await Bun.file(box.dir.join("out.txt")).text()).toBe("mine\n");
+  const users = await agentCommand(["users", "list", "--state-dir", stateDir]);
+  expect(users.stdout).not.toContain("mallory");
+});
+
+test.skipIf(!canSwitch)("--run-as root or an unknown user is refused at start (exit 2)", async () => {
+  for (const [name, says] of [
+    ["root", "that is root"],
+    ["no-such-user-keg", "no user 'no-such-user-keg'"],
+  ]) {
+    const result = await agentCommand(["serve", "--listen", "127.0.0.1:0", "--state-dir", join(root, `refused-${name}`), "--run-as", name]);
+    expect({ code: result.code, says: result.stderr.includes(says) }).toEqual({ code: 2, says: true });
+  }
+});
