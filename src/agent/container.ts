@@ -8,7 +8,6 @@
  * @module
  */
 import { execFile, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { KegError } from "../errors.ts";
 import { readJson, runPaths, writeJsonAtomically, type RunPlan } from "./run-files.ts";
@@ -64,8 +63,8 @@ export type ContainerRun = {
   /** the variables the container gets (the run's own, not the agent's: the image keeps its PATH and HOME) */
   envNames: string[];
   devices: string[];
-  /** `--run-as`: the container runs as that user's uid:gid */
-  runAs?: string;
+  /** `--run-as`: the container runs as that user's `uid:gid` (a name would be looked up in the image's own users) */
+  user?: string;
   /** what runs inside */
   command: string[];
 };
@@ -93,21 +92,13 @@ export function containerPlan(plan: RunPlan, run: ContainerRun): RunPlan {
     "--workdir", run.work,
     ...run.envNames.flatMap((name) => ["--env", name]),
     ...run.devices.flatMap((device) => ["--device", device]),
-    ...(run.runAs ? ["--user", userIds(run.runAs)] : []),
+    ...(run.user ? ["--user", run.user] : []),
     ...(podman ? ["--preserve-fds", "1"] : ["--volume", `${fifo}:${CHANNEL_IN_CONTAINER}`]),
   ];
   const inside = podman ? run.command : ["/bin/sh", "-c", `exec 3>${CHANNEL_IN_CONTAINER} && exec "$@"`, "sh", ...run.command];
   const client = [run.runtime, "run", ...options, run.image, ...inside];
   const argv = podman ? client : ["/bin/sh", "-c", 'mkfifo -m 600 "$0" && { cat "$0" >&3 & } && exec "$@"', fifo, ...client];
   return { ...plan, argv, container: { runtime: run.runtime, name: run.name } };
-}
-
-/** USER's `uid:gid` from /etc/passwd: a name would be looked up in the image's own. */
-function userIds(user: string): string {
-  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((entry) => entry.split(":")[0] === user);
-  const [, , uid, gid] = line?.split(":") ?? [];
-  if (!uid || !gid) throw new KegError("failed", `No user '${user}' on this box for --run-as. Create it, or start keg-agent without --run-as.`);
-  return `${uid}:${gid}`;
 }
 
 /** Kept beside the run (not the plan: its environment never touches the disk), so stops find it after a restart too. */

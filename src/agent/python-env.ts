@@ -14,6 +14,8 @@ import { KegError } from "../errors.ts";
 import { encodeFrame, Frame } from "../wire/frames.ts";
 import kegModule from "./python/keg/__init__.py" with { type: "text" };
 import { describeError, logEvent } from "./log.ts";
+import type { RunUser } from "./run-user.ts";
+import { handOverTree } from "./state-modes.ts";
 
 /** What python runs are started with. */
 export type PythonRunner = {
@@ -86,13 +88,14 @@ function canHavePip(dir: string): boolean {
  * made without pip (a fraction of a second: runs need not wait long); pip
  * goes in at the first `keg pip`, since installing it is what takes seconds.
  */
-async function makeVenv(dir: string, python: string): Promise<string | undefined> {
+async function makeVenv(dir: string, python: string, user?: RunUser): Promise<string | undefined> {
   rmSync(dir, { recursive: true, force: true });
   // From --python as given: its `-m venv` is what the box's package provides (or lacks).
   const made = await run(python, ["-m", "venv", "--without-pip", dir], VENV_TIMEOUT_MS);
   if (!made.ok) return made.why;
   if (!canHavePip(dir)) return "no ensurepip";
   writeFileSync(join(dir, READY_MARK), `${python}\n`);
+  if (user) handOverTree(dir, user);
   return undefined;
 }
 
@@ -101,9 +104,9 @@ async function makeVenv(dir: string, python: string): Promise<string | undefined
  * reused: the venv's python is the real interpreter), or the plain
  * interpreter's with a warning when it cannot be made.
  */
-async function venvRunner(stateDir: string, python: string): Promise<PythonRunner> {
+async function venvRunner(stateDir: string, python: string, user?: RunUser): Promise<PythonRunner> {
   const dir = join(stateDir, "venv");
-  const why = reusable(dir) ? undefined : await makeVenv(dir, python);
+  const why = reusable(dir) ? undefined : await makeVenv(dir, python, user);
   if (!why) return { python: join(dir, "bin", "python"), venv: dir };
   rmSync(dir, { recursive: true, force: true });
   const real = await resolveInterpreter(python);
@@ -117,25 +120,29 @@ async function venvRunner(stateDir: string, python: string): Promise<PythonRunne
 }
 
 /** Puts pip into the venv unless it is there (ensurepip: what Debian's python3-venv provides). */
-async function installPip(runner: PythonRunner): Promise<string> {
+async function installPip(runner: PythonRunner, user?: RunUser): Promise<string> {
   if (!runner.venv)
     throw new KegError("failed", "This box has no Python venv for 'keg pip' (python3-venv is missing). Install python3-venv on the box and restart keg-agent.");
   if ((await run(runner.python, ["-c", "import pip"], RESOLVE_TIMEOUT_MS)).ok) return runner.python;
   const installed = await run(runner.python, ["-m", "ensurepip", "--default-pip"], VENV_TIMEOUT_MS);
-  if (installed.ok) return runner.python;
+  if (installed.ok) {
+    if (user) handOverTree(runner.venv, user);
+    return runner.python;
+  }
   logEvent("warning", { message: `cannot put pip into the venv ${runner.venv} (${installed.why}). ${NO_VENV_PACKAGE}.` });
   throw new KegError("failed", `This box cannot put pip into its venv (${installed.why}). Install python3-venv on the box and restart keg-agent.`);
 }
 
 /**
  * Resolves the interpreter in the background; with `venv`, then makes or
- * reuses `STATE/venv` (serve does; in-process tests use the plain interpreter).
+ * reuses `STATE/venv` (serve does; in-process tests use the plain interpreter),
+ * owned by `user` (`--run-as`: pip runs as that user).
  */
-export function preparePython(stateDir: string, python: string, options: { venv?: boolean } = {}): PythonEnv {
+export function preparePython(stateDir: string, python: string, options: { venv?: boolean; user?: RunUser } = {}): PythonEnv {
   const libDir = join(stateDir, "lib");
   mkdirSync(join(libDir, "keg"), { recursive: true });
   writeFileSync(join(libDir, "keg", "__init__.py"), kegModule);
-  const runner = options.venv ? venvRunner(stateDir, python) : resolveInterpreter(python).then((real) => ({ python: real }));
+  const runner = options.venv ? venvRunner(stateDir, python, options.user) : resolveInterpreter(python).then((real) => ({ python: real }));
   runner.catch((error: Error) => logEvent("error", { during: "finding the python for runs", cause: describeError(error) }));
   let known: PythonRunner | undefined;
   let settled = false;
@@ -152,7 +159,7 @@ export function preparePython(stateDir: string, python: string, options: { venv?
     settled: () => settled,
     pip() {
       // Once; a failure is tried again by the next pip (the package may have been installed since).
-      pip ??= runner.then(installPip).then(
+      pip ??= runner.then((known) => installPip(known, options.user)).then(
         (path) => ((pipReady = true), path),
         (error) => {
           pip = undefined;

@@ -73,7 +73,7 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: 
         // The run's own variables: the container keeps the image's PATH and HOME.
         envNames: [...new Set([...Object.keys(spec.env), ...Object.keys(kegEnv), "KEG_RUNNABLE"])],
         devices: deps.config.containerDevices,
-        runAs: deps.config.runAs,
+        user: user.switches ? `${user.uid}:${user.gid}` : undefined,
         command: argv,
       })
     : plan;
