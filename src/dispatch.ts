@@ -60,8 +60,8 @@ async function findCommand(root: AnyCommand, words: string[]) {
 }
 
 function wantsHelp(words: string[], mode: ParseMode): boolean {
-  // pip has its own --help: a pass-through command shows keg's only when asked first.
-  if (mode === "pass") return words[0] === "--help" || words[0] === "-h";
+  // pip has its own --help: a pass-through command never shows keg's (without words it shows its usage).
+  if (mode === "pass") return false;
   const end = words.indexOf("--");
   const head = end < 0 ? words : words.slice(0, end);
   return head.includes("--help") || head.includes("-h");
@@ -87,5 +87,9 @@ export async function dispatch(root: AnyCommand, words: string[], force = false)
     return 2;
   }
   const { args, rest: left } = parseWords(rest, cmd.args ?? {}, mode, name);
+  if (mode === "pass" && left.length === 0) {
+    process.stderr.write(`${await usage(cmd, path, process.stderr)}\n`);
+    return 2;
+  }
   return cmd.run({ args, rest: left, force });
 }

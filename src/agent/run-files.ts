@@ -15,6 +15,10 @@ export type RunPlan = {
   env: Record<string, string>;
   timeoutSeconds: number;
   logLimitBytes: number;
+  /** said on the run's stderr before it starts (a run without the box's venv) */
+  notice?: string;
+  /** an `--image` run: signals go to this container through its runtime (src/agent/container.ts) */
+  container?: { runtime: string; name: string };
 };
 
 export type ExitRecord = {
@@ -33,6 +37,8 @@ export const runPaths = (runDir: string) => ({
   tmp: join(runDir, "tmp"),
   pid: join(runDir, "pid"),
   exit: join(runDir, "exit.json"),
+  /** an `--image` run's container (runtime and name), for stops through the runtime */
+  container: join(runDir, "container.json"),
 });
 
 export function writeJsonAtomically(path: string, value: unknown): void {

@@ -22,6 +22,7 @@ import { handOverRun } from "./state-modes.ts";
 import { readJson, runPaths, type ExitRecord, type RunPlan } from "./run-files.ts";
 import type { State } from "./state.ts";
 import { signalGroup, stopGroup } from "./signals.ts";
+import { containerOf, keepContainer, signalRun } from "./container.ts";
 import type { SupervisorEvents, SupervisorOrders } from "./supervise.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
@@ -73,6 +74,7 @@ export class RunManager {
   }
 
   start(dir: string, record: RunRecord, plan: RunPlan): LiveRun {
+    keepContainer(dir, plan);
     const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
     this.state.runs.putSync(record.id, record);
@@ -231,15 +233,17 @@ export class RunManager {
     while (live && live.record.pid === undefined && !live.exit && Date.now() < deadline) await this.waitForChange(live, 50);
     const record = this.record(id);
     if (record.status !== "running" || !record.pid) return;
-    await stopGroup(record.pid, () => Boolean(live?.exit));
+    const container = containerOf(join(this.runsDir, id));
+    await stopGroup(record.pid, () => Boolean(live?.exit), (signal) => signalRun(container, record.pid!, signal));
   }
 
   /** `--kill`: one signal to the group (SIGCONT after SIGTERM, so a stopped group can end). */
   kill(id: string, signal: NodeJS.Signals): boolean {
     const record = this.record(id);
     if (record.status !== "running" || !record.pid) return false;
-    const sent = signalGroup(record.pid, signal);
-    if (sent && signal === "SIGTERM") signalGroup(record.pid, "SIGCONT");
+    const container = containerOf(join(this.runsDir, id));
+    const sent = signalRun(container, record.pid, signal);
+    if (sent && signal === "SIGTERM") signalRun(container, record.pid, "SIGCONT");
     return sent;
   }
 
@@ -263,7 +267,7 @@ export class RunManager {
       const pid = record.pid ?? readJson<{ pid: number }>(runPaths(dir).pid)?.pid;
       if (exit) this.state.runs.putSync(record.id, { ...record, status: exit.status === "exited" ? "exited" : "killed", exit_code: exit.code, signal: exit.signal });
       else if (!record.detached) {
-        if (pid) signalGroup(pid, "SIGKILL");
+        if (pid) signalRun(containerOf(dir), pid, "SIGKILL");
         this.state.runs.putSync(record.id, { ...record, status: "killed", exit_code: null, signal: "SIGKILL" });
       } else this.watchDetached({ ...record, pid }, dir);
     }

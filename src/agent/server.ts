@@ -85,7 +85,7 @@ export function startAgent(state: State, config: AgentConfig, hooks: AgentHooks 
   const runs = new RunManager(state, config, locks);
   runs.recover();
   setInterval(() => runs.prune(), 3600_000).unref();
-  const python = preparePython(config.stateDir, config.python);
+  const python = preparePython(config.stateDir, config.python, { venv: true, user: runUser });
   const lines: WaitLines = { command: new WaitLine(), user: new WaitLine() };
   locks.onRelease = () => {
     lines.command.changed();

@@ -18,11 +18,12 @@ const STOP_STEPS: [NodeJS.Signals, number][] = [
 
 /**
  * Stops the group led by `pid`: SIGINT, then SIGTERM, then SIGKILL, 2 s apart,
- * until it is gone (or `ended()` says the run has ended).
+ * until it is gone (or `ended()` says the run has ended). `send` delivers each
+ * signal (a container run's go through its runtime).
  */
-export async function stopGroup(pid: number, ended: () => boolean = () => false): Promise<void> {
+export async function stopGroup(pid: number, ended: () => boolean = () => false, send = (signal: NodeJS.Signals) => signalGroup(pid, signal)): Promise<void> {
   for (const [signal, wait] of STOP_STEPS) {
-    if (!signalGroup(pid, signal)) return;
+    if (!send(signal)) return;
     const deadline = Date.now() + wait;
     while (Date.now() < deadline) {
       if (ended() || !signalGroup(pid, 0)) return;

@@ -31,6 +31,11 @@ export function handOverRun(runDir: string, work: string, tmp: string, user: Run
   for (const path of [work, tmp]) chownTree(path, user.uid, user.gid);
 }
 
+/** Gives a tree the agent made to the run user (the box's venv: pip runs as that user). */
+export function handOverTree(path: string, user: RunUser): void {
+  if (user.switches) chownTree(path, user.uid, user.gid);
+}
+
 /** chown of a whole tree, links themselves (never their targets). */
 function chownTree(path: string, uid: number, gid: number): void {
   if (!existsSync(path)) return;

@@ -16,7 +16,8 @@ import { becomeSubreaper, spawnRun } from "../platform/index.ts";
 import { endDescendants } from "./descendants.ts";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../wire/frames.ts";
 import { runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
-import { signalGroup, stopGroup } from "./signals.ts";
+import { stopGroup } from "./signals.ts";
+import { signalRun } from "./container.ts";
 import { SpoolWriter } from "./spool.ts";
 
 const CHUNK = 1024 * 1024;
@@ -65,6 +66,7 @@ export async function superviseRun(runDir: string, plan: RunPlan, events: Superv
     return exit;
   };
 
+  if (plan.notice) forward(Frame.stderr)(new TextEncoder().encode(plan.notice));
   let child;
   try {
     child = spawnRun(plan.argv, { cwd: paths.work, env: plan.env });
@@ -82,11 +84,11 @@ export async function superviseRun(runDir: string, plan: RunPlan, events: Superv
     timers.push(
       setTimeout(() => {
         timedOut = true;
-        signalGroup(child.pid, "SIGTERM");
+        signalRun(plan.container, child.pid, "SIGTERM");
         timers.push(
           setTimeout(() => {
             killedAfterTimeout = true;
-            signalGroup(child.pid, "SIGKILL");
+            signalRun(plan.container, child.pid, "SIGKILL");
           }, KILL_AFTER_TERM_MS),
         );
       }, plan.timeoutSeconds * 1000),
@@ -196,7 +198,7 @@ export async function supervise(): Promise<number> {
   let ended = false;
   const stopIfAgentGone = async (pid: number) => {
     await agentGone;
-    if (!ended) await stopGroup(pid, () => ended);
+    if (!ended) await stopGroup(pid, () => ended, (signal) => signalRun(plan.container, pid, signal));
   };
   await superviseRun(runDir, plan, {
     started: (pid) => {

@@ -9,7 +9,10 @@ import path from "node:path";
 import { Zip, ZipPassThrough, type ZipInputFile } from "fflate";
 import { KegError } from "../errors.ts";
 
-export type PackInput = { runnable?: string; addFiles: string[] };
+/** A file or directory put at `zipPath`; with `text`, that text instead of the file's own (a rewritten requirements file). */
+export type PackEntry = { zipPath: string; source: string; text?: string };
+
+export type PackInput = { runnable?: string; addFiles: string[]; entries?: PackEntry[] };
 
 export type PackResult = {
   zip: Uint8Array;
@@ -53,6 +56,11 @@ export async function packUpload(input: PackInput): Promise<PackResult> {
     else tree.addFile(source, cleanDest(dest, includes!.file));
   }
   for (const file of input.addFiles) tree.addFile(file, path.basename(file));
+  for (const { zipPath, source, text } of input.entries ?? []) {
+    if (text !== undefined) tree.addText(text, zipPath, source);
+    else if (fs.statSync(source).isDirectory()) tree.addDir(source, zipPath);
+    else tree.addFile(source, zipPath);
+  }
 
   // node:zlib costs milliseconds to load: only when some file is worth deflating.
   const zlib = [...tree.files.values()].some(({ size }) => size >= STORE_UNDER) ? await import("node:zlib") : undefined;
@@ -135,7 +143,7 @@ function statOrUndefined(file: string): fs.Stats | undefined {
 
 /** The zip's content before it is written: zip path -> source file, links resolved. */
 class Tree {
-  readonly files = new Map<string, { source: string; mode: number; size: number }>();
+  readonly files = new Map<string, { source: string; mode: number; size: number; data?: Uint8Array<ArrayBuffer> }>();
   readonly dirs = new Map<string, string>();
   readonly warnings: string[] = [];
 
@@ -145,6 +153,13 @@ class Tree {
     if (clash !== undefined) throw clashError(zipPath, clash, source);
     this.addParents(zipPath, source);
     this.files.set(zipPath, { source, mode: stat.mode & 0o111 ? 0o755 : 0o644, size: stat.size });
+  }
+
+  /** `text` as the file at `zipPath` (made from `source`). */
+  addText(text: string, zipPath: string, source: string): void {
+    const data = new TextEncoder().encode(text) as Uint8Array<ArrayBuffer>;
+    this.addFile(source, zipPath);
+    this.files.set(zipPath, { source, mode: 0o644, size: data.length, data });
   }
 
   /** A directory's content under `prefix` ("" = the zip root). */
@@ -219,8 +234,8 @@ function buildZip(tree: Tree, zlib: typeof import("node:zlib") | undefined): { z
     add({ filename: `${zipPath}/`, size: 0, crc: 0, compression: 0, os: 3, attrs: (0o40755 << 16) | 0x10 }, new Uint8Array(0));
   }
   let bytes = 0;
-  for (const [zipPath, { source, mode }] of tree.files) {
-    const data = readSource(source);
+  for (const [zipPath, { source, mode, data: given }] of tree.files) {
+    const data = given ?? readSource(source);
     bytes += data.length;
     const attrs = (0o100000 | mode) << 16;
     const deflated = !zlib || COMPRESSED.test(zipPath) || data.length < STORE_UNDER ? data : zlib.deflateRawSync(data, { level: 1 });

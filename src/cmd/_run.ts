@@ -31,13 +31,8 @@ export function envFromOptions(args: Pick<RunArgs, "env" | "passenv">, env = pro
   return result;
 }
 
-function refuseUnbuilt(args: RunArgs): void {
-  if (args.image !== undefined) throw new KegError("failed", "--image is not available in this keg version yet.");
-}
-
 /** `words`: the script's arguments (python) or the program and its arguments (exec). */
 export async function startRun(args: RunArgs, command: "python" | "exec", runnable: string | undefined, words: string[], force: boolean): Promise<number> {
-  refuseUnbuilt(args);
   const ports = parsePortSpecs(args.port);
   const env = envFromOptions(args);
   const timeout = parseSeconds(args.timeout, "timeout") ?? 0;
@@ -53,7 +48,7 @@ export async function startRun(args: RunArgs, command: "python" | "exec", runnab
   const forwards = ports.length ? await (await import("../client/forwards.ts")).Forwards.open(ports) : undefined;
   const upload = await packUpload({ runnable, addFiles: args["add-file"] });
   for (const message of upload.warnings) warn(message);
-  const spec: RunSpec = { command, entry: command === "python" ? upload.entry : undefined, args: words, env, timeout, box: box.name, downloads, detach, force, wait };
+  const spec: RunSpec = { command, entry: command === "python" ? upload.entry : undefined, args: words, env, timeout, box: box.name, downloads, detach, force, wait, image: args.image };
   if (detach) {
     const { runDetached } = await import("../client/detach.ts");
     return runDetached(box, spec, upload.zip);

@@ -13,5 +13,6 @@ export const commandTree = defineCommand({
     python: () => import("./python/index.ts").then((m) => m.pythonCommand),
     exec: () => import("./exec.ts").then((m) => m.execCommand),
     update: () => import("./update.ts").then((m) => m.updateCommand),
+    pip: () => import("./pip.ts").then((m) => m.pipCommand),
   },
 });

@@ -24,7 +24,7 @@ export type RunInfo = {
   id: string;
   user: string;
   runnable: string;
-  command: "python" | "exec";
+  command: "python" | "exec" | "pip";
   started: string;
   status: "running" | "exited" | "killed";
   exit_code: number | null;

@@ -73,7 +73,7 @@ export const RunIdParamSchema = v.object({
 /** The spec of a run, sent ahead of the upload in POST /v1/runs (docs/api.md "The run body"). */
 export const RunSpecSchema = v.pipe(
   jsonObject({
-    command: v.picklist(["python", "exec"], "'python' or 'exec'"),
+    command: v.picklist(["python", "exec", "pip"], "'python', 'exec' or 'pip'"),
     /** python: the script's path inside the upload */
     entry: v.optional(
       v.pipe(
@@ -81,8 +81,10 @@ export const RunSpecSchema = v.pipe(
         v.check((path) => relativePathProblem(path) === undefined, "a path inside the upload (relative, without '..')"),
       ),
     ),
-    /** python: the script's arguments; exec: the program and its arguments */
+    /** python: the script's arguments; exec: the program and its arguments; pip: pip's arguments */
     args: list(text(MAX_ARG_CHARS), MAX_LIST_ITEMS),
+    /** python and exec: run in a container from this image (docs/usage.md "Containers") */
+    image: v.optional(v.message(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_NAME_CHARS), v.regex(/^[^\s-][^\s]*$/)), "an image name (no spaces, not starting with '-')")),
     env: v.pipe(
       v.unknown(),
       v.check(isNotList, "an object of NAME: value strings"),
@@ -108,6 +110,7 @@ export const RunSpecSchema = v.pipe(
     ["entry"],
   ),
   v.forward(v.check((spec) => spec.command !== "exec" || spec.args.length > 0, "a list that names the program for an exec run"), ["args"]),
+  v.forward(v.check((spec) => spec.command !== "pip" || spec.image === undefined, "left out for pip (it installs into the box's venv)"), ["image"]),
 );
 
 export type LockRequest = v.InferOutput<typeof LockRequestSchema>;

@@ -179,6 +179,10 @@ describe("POST /v1/runs: the run spec is checked by its schema before anything h
     ["force the string 'false'", { ...validSpec, force: "false" }],
     ["wait not a number", { ...validSpec, wait: "abc" }],
     ["wait negative", { ...validSpec, wait: -5 }],
+    ["image empty", { ...validSpec, image: "" }],
+    ["image starting with '-'", { ...validSpec, image: "--privileged" }],
+    ["image with a space", { ...validSpec, image: "a b" }],
+    ["pip with an image", { ...validSpec, command: "pip", entry: undefined, args: ["list"], image: "python:3" }],
   ];
 
   test("each wrong spec: 400 naming the field, the lock state unchanged, no run folder", async () => {

@@ -16,9 +16,10 @@ import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
 import { EmptyRequestSchema, HeartbeatRequestSchema, KillRequestSchema, RunIdParamSchema } from "../../wire/schemas.ts";
 import type { AuthEnv } from "../auth.ts";
 import type { AgentConfig } from "../config.ts";
+import { ContainerRuntime, containerPlan } from "../container.ts";
 import { downloadFrames } from "../downloads.ts";
 import { frameHeaders, frameStream, queueFrames } from "../frame-stream.ts";
-import type { PythonEnv } from "../python-env.ts";
+import { mayWait, pythonNotices, type PythonEnv } from "../python-env.ts";
 import { runPaths, type RunPlan } from "../run-files.ts";
 import { asRunUser, runUserOf } from "../run-user.ts";
 import { baseEnv } from "../script-env.ts";
@@ -31,12 +32,10 @@ import { smallJsonBody, valid } from "./validate.ts";
 export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: { command: WaitLine } };
 
 /** What the supervisor runs: argv (as the run user) and the script's environment (docs/security.md "A script's environment"). */
-async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: string): Promise<RunPlan> {
+async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: string, containers: ContainerRuntime): Promise<RunPlan> {
   const { work: workDir, tmp } = runPaths(runDir);
   const user = runUserOf(deps.config);
-  const env: Record<string, string> = {
-    ...baseEnv(user, tmp),
-    ...spec.env,
+  const kegEnv = {
     KEG_PROCESS_ID: record.id,
     KEG_BOX: spec.box,
     KEG_OUTPUT_CHANNEL: "3",
@@ -45,15 +44,40 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: 
     PYTHONDONTWRITEBYTECODE: "1",
     PYTHONPATH: [deps.python.libDir, spec.env.PYTHONPATH].filter(Boolean).join(":"),
   };
+  const env: Record<string, string> = { ...baseEnv(user, tmp), ...spec.env, ...kegEnv };
   let argv: string[];
+  let notice: string | undefined;
   if (spec.command === "python") {
     env.KEG_RUNNABLE = join(workDir, spec.entry!);
-    argv = [await deps.python.interpreter, env.KEG_RUNNABLE, ...spec.args];
+    // In a container, the image's own Python.
+    const runner = spec.image ? { python: "python3" } : await deps.python.runner;
+    argv = [runner.python, env.KEG_RUNNABLE, ...spec.args];
+    notice = "warning" in runner ? runner.warning : undefined;
+  } else if (spec.command === "pip") {
+    env.KEG_RUNNABLE = "pip";
+    env.PIP_DISABLE_PIP_VERSION_CHECK = "1";
+    argv = [await deps.python.pip(), "-m", "pip", ...spec.args];
   } else {
     env.KEG_RUNNABLE = spec.args[0]!;
     argv = spec.args;
   }
-  return { argv: asRunUser(user, argv), env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes };
+  const plan: RunPlan = { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes, notice };
+  const run = spec.image
+    ? containerPlan(plan, {
+        runtime: await containers.find(spec.box),
+        image: spec.image,
+        name: `keg-${record.id}`,
+        work: workDir,
+        runDir,
+        libDir: deps.python.libDir,
+        // The run's own variables: the container keeps the image's PATH and HOME.
+        envNames: [...new Set([...Object.keys(spec.env), ...Object.keys(kegEnv), "KEG_RUNNABLE"])],
+        devices: deps.config.containerDevices,
+        user: user.switches ? `${user.uid}:${user.gid}` : undefined,
+        command: argv,
+      })
+    : plan;
+  return { ...run, argv: asRunUser(user, run.argv) };
 }
 
 /** A run's frames from `from`, live until its exit frame; then nothing more. */
@@ -91,6 +115,7 @@ export function runRoutes(deps: RunDeps) {
   const { config, locks, runs, lines } = deps;
   const app = new Hono<AuthEnv & { Bindings: { server?: unknown } }>();
   const keepaliveMs = config.keepaliveSeconds * 1000;
+  const containers = new ContainerRuntime(config);
 
   /** Receives and unpacks the upload into a new run folder (removed again on failure). */
   async function receiveUpload(reader: BodyReader, rest: Uint8Array, id: string): Promise<string> {
@@ -112,7 +137,7 @@ export function runRoutes(deps: RunDeps) {
     const record: RunRecord = {
       id,
       user,
-      runnable: spec.command === "python" ? spec.entry! : spec.args.join(" "),
+      runnable: spec.command === "python" ? spec.entry! : [...(spec.command === "pip" ? ["pip"] : []), ...spec.args].join(" "),
       command: spec.command,
       started: new Date().toISOString(),
       status: "running",
@@ -123,7 +148,7 @@ export function runRoutes(deps: RunDeps) {
       forced: grant.forced,
       box: spec.box,
     };
-    const live = runs.start(dir, record, await planFor(spec, record, deps, dir));
+    const live = runs.start(dir, record, await planFor(spec, record, deps, dir, containers));
     // A detached run frees the box right after it has started (docs/locks.md "The command lock").
     if (spec.detach && !grant.forced) locks.releaseCommand(grant.generation);
     return live;
@@ -145,13 +170,16 @@ export function runRoutes(deps: RunDeps) {
     if (!body) throw new KegError("bad_request", "A run needs a body (spec and upload). Use keg to start runs.");
     const reader = body.getReader();
     const { spec, rest } = await readSpec(reader);
+    // A box without a container runtime refuses --image before the lock and the upload.
+    if (spec.image) await containers.find(spec.box);
     const user = c.get("user");
     const id = crypto.randomUUID();
     const signal = c.req.raw.signal;
     const acquire = () => locks.acquireCommand(spec.box, user, spec.command, spec.force, id);
     disableIdleTimeout(c.env?.server, c.req.raw);
 
-    if (spec.wait === undefined) {
+    // A detached run waits for the box's Python unsaid: its answer is its id.
+    if (spec.wait === undefined && (spec.detach || !mayWait(deps.python, spec))) {
       // Refuse a busy box before reading the upload.
       const grant = acquire();
       let live: LiveRun;
@@ -169,8 +197,16 @@ export function runRoutes(deps: RunDeps) {
       return new Response(frameStream(cycle(live, spec, grant), gone), { headers: frameHeaders });
     }
 
-    // --wait: the upload comes first, then the run queues for the box.
-    const dir = await receiveUpload(reader, rest, id);
+    // --wait: the upload comes first, then the run queues for the box. A run that may
+    // wait for the box's Python answers with frames at once, to say so.
+    const early = spec.wait === undefined ? acquire() : undefined;
+    let dir: string;
+    try {
+      dir = await receiveUpload(reader, rest, id);
+    } catch (error) {
+      if (early && !early.forced) locks.releaseCommand(early.generation);
+      throw error;
+    }
     let live: LiveRun | undefined;
     const gone = () => {
       if (live) runs.clientGone(live);
@@ -179,7 +215,8 @@ export function runRoutes(deps: RunDeps) {
       const release = (grant: Grant) => grant.forced || locks.releaseCommand(grant.generation);
       let grant: Grant | undefined;
       try {
-        grant = yield* queueFrames(lines.command.wait(acquire, spec.wait!, signal, release));
+        grant = early ?? (yield* queueFrames(lines.command.wait(acquire, spec.wait!, signal, release)));
+        yield* pythonNotices(deps.python, spec);
         live = await startRun(dir, id, user, spec, grant);
       } catch (error) {
         if (grant) release(grant);

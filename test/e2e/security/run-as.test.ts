@@ -6,11 +6,12 @@
  * skipped (never passed) elsewhere.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, lstatSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { agentCommand } from "../../helpers/agent.ts";
 import { agentBin } from "../../helpers/bin.ts";
 import { runBox } from "../../helpers/run.ts";
+import { buildWheel } from "../../helpers/wheel.ts";
 
 setDefaultTimeout(60_000);
 
@@ -97,4 +98,17 @@ test.skipIf(!canSwitch)("--run-as root or an unknown user is refused at start (e
     const result = await agentCommand(["serve", "--listen", "127.0.0.1:0", "--state-dir", join(root, `refused-${name}`), "--run-as", name]);
     expect({ code: result.code, says: result.stderr.includes(says) }).toEqual({ code: 2, says: true });
   }
+});
+
+test.skipIf(!canSwitch)("with --run-as the box's venv belongs to USER: pip installs into it as USER, and runs import it", async () => {
+  const stateDir = join(root, "state-pip");
+  await using box = await runBox({ "use.py": "import os, kegowned\nprint(kegowned.VALUE, os.getuid())\n" }, { stateDir, args: ["--run-as", user] });
+  const wheel = buildWheel(box.dir.path, "kegowned");
+  const install = await box.run(["pip", "install", "--no-index", `./${wheel}`]);
+  expect(install.stderr).not.toContain("ERROR");
+  expect(install.code).toBe(0);
+  const uid = Number(Bun.spawnSync(["id", "-u", user]).stdout.toString());
+  expect(statSync(join(stateDir, "venv", "bin", "python")).uid).toBe(0); // the base interpreter, through the link
+  expect(lstatSync(join(stateDir, "venv", "bin", "python")).uid).toBe(uid);
+  expect((await box.run(["python", "run", "use.py"])).stdout).toBe(`kegowned works ${uid}\n`);
 });
