@@ -58,6 +58,20 @@ export const HistoryQuerySchema = v.object({
   ),
 });
 
+/** A byte offset in a run's output (docs/api.md "Resuming"). */
+const byteOffset = v.message(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), "a byte offset (an integer ≥ 0)");
+
+/** GET /v1/runs/:id/output?from= */
+export const OutputQuerySchema = v.object({
+  from: v.optional(
+    v.message(v.pipe(v.string(), v.regex(/^\d{1,15}$/), v.transform(Number)), "a byte offset (an integer ≥ 0)"),
+    "0",
+  ),
+});
+
+/** POST /v1/runs/:id/resume: the attached cycle of this grant, from this output offset. */
+export const ResumeRequestSchema = jsonObject({ generation: positiveInteger, from: byteOffset });
+
 /** The :id of /v1/runs/:id/…, as crypto.randomUUID() makes it. */
 export const RunIdParamSchema = v.object({
   id: v.message(v.pipe(v.string(), v.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)), "a run id (a lowercase UUID v4, as 'keg python ps' shows)"),
@@ -109,3 +123,5 @@ export type HeartbeatRequest = v.InferOutput<typeof HeartbeatRequestSchema>;
 export type KillRequest = v.InferOutput<typeof KillRequestSchema>;
 export type HistoryQuery = v.InferOutput<typeof HistoryQuerySchema>;
 export type RunSpec = v.InferOutput<typeof RunSpecSchema>;
+export type OutputQuery = v.InferOutput<typeof OutputQuerySchema>;
+export type ResumeRequest = v.InferOutput<typeof ResumeRequestSchema>;

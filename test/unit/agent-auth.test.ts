@@ -47,6 +47,7 @@ describe("auth table", () => {
         "GET /v1/runs",
         "GET /v1/runs/:id/output",
         "POST /v1/runs/:id/heartbeat",
+        "POST /v1/runs/:id/resume",
         "POST /v1/runs/:id/stop",
         "POST /v1/runs/:id/kill",
         "POST /v1/runs/kill-all",
