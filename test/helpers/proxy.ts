@@ -17,6 +17,8 @@ export type TcpProxy = {
   cuts: number;
   /** bytes carried from the agent to keg so far */
   downBytes: number;
+  /** bytes carried from keg to the agent so far */
+  upBytes: number;
   /** closes every open connection, both ways, at once */
   cutAll(): void;
   /** cuts everything and stops listening: new connections are refused until `up()` */
@@ -67,6 +69,7 @@ export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
     url: "",
     cuts: 0,
     downBytes: 0,
+    upBytes: 0,
     cutAll() {
       for (const link of links) close(link);
       proxy.cuts += links.size;
@@ -115,6 +118,7 @@ export async function tcpProxy(targetPort: number): Promise<TcpProxy> {
           }).catch(() => close(link));
         },
         data(client, data) {
+          proxy.upBytes += data.length;
           send(client.data.upstream, data);
         },
         drain: (client) => flush(client.data.client),

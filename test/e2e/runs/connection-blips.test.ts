@@ -6,12 +6,9 @@
  * `--reconnect-grace` stops the run and frees the box.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
-import { startAgent, type AgentOptions } from "../../helpers/agent.ts";
-import { kegUser, withBox } from "../../helpers/keg.ts";
-import { tcpProxy } from "../../helpers/proxy.ts";
+import { readFileSync } from "node:fs";
+import { proxiedBox, type RunRow as Run, type Status } from "../../helpers/proxied-box.ts";
 import { isRunning, readIfThere, StreamText } from "../../helpers/run.ts";
-import { tempDir } from "../../helpers/tmp.ts";
 import { until } from "../../helpers/until.ts";
 
 setDefaultTimeout(60_000);
@@ -61,35 +58,6 @@ class StreamDigest {
     })();
   }
 }
-
-/** An agent, a proxy in front of it, and user alice whose box `lab` is the proxy's address. */
-async function proxiedBox(files: Record<string, string>, options: AgentOptions = {}) {
-  const agent = await startAgent(options);
-  const proxy = await tcpProxy(agent.port);
-  const token = await agent.addUser("alice");
-  const keg = kegUser();
-  const dir = tempDir("keg-blip-", files);
-  const added = await keg.run(["boxes", "add", "--name", "lab", "--address", proxy.url, "--token", token]);
-  if (added.code !== 0) throw new Error(`boxes add failed: ${added.stderr}`);
-  return {
-    agent,
-    proxy,
-    dir,
-    spawn: (args: string[]) => keg.spawn(withBox(args), { cwd: dir.path }),
-    run: (args: string[]) => keg.run(withBox(args), { cwd: dir.path }),
-    /** GET on the agent itself, past the proxy */
-    direct: async <T>(path: string) => (await (await fetch(`${agent.url}${path}`, { headers: { authorization: `Bearer ${token}` } })).json()) as T,
-    async [Symbol.asyncDispose]() {
-      proxy.down();
-      await agent[Symbol.asyncDispose]();
-      dir[Symbol.dispose]();
-      rmSync(keg.home, { recursive: true, force: true });
-    },
-  };
-}
-
-type Status = { command_lock: unknown };
-type Run = { id: string; runnable: string; status: string; exit_code: number | null };
 
 describe("connection blips", () => {
   test.concurrent("a 20 MiB output cut three times mid-stream: stdout has every byte once, in order, and the script's exit code", async () => {
