@@ -55,9 +55,10 @@ export class AttachedCycles {
     this.close(cycle, { live: cycle.live, stoppedAfterGrace: false, released: Promise.resolve(released) });
   }
 
-  /** A client comes back for the cycle of `generation`, or learns how it ended. */
-  resume(id: string, generation: number): Resumed {
+  /** `user` comes back for the cycle of `generation`, or learns how it ended; only the run's owner may. */
+  resume(id: string, generation: number, user: string): Resumed {
     const cycle = this.open.get(id);
+    if (this.runs.record(id).user !== user) throw new KegError("not_found", `Run ${id} is not yours: only the user who started it resumes its cycle.`);
     if (cycle) {
       const { grant } = cycle;
       if (grant.generation !== generation || !(grant.forced || this.locks.isCurrent(generation)))
@@ -65,7 +66,7 @@ export class AttachedCycles {
       return { open: cycle, leave: this.follow(cycle) };
     }
     const over = this.outcomes.get(id);
-    const record = this.runs.record(id); // 404 for an unknown id
+    const record = this.runs.record(id);
     if (!over || record.generation !== generation || record.detached)
       throw new KegError("not_found", `Run ${id} has no attached cycle of generation ${generation} to resume on this box.`);
     if (over.stoppedAfterGrace)

@@ -82,15 +82,7 @@ export function mutate(rng: Rng, input: Uint8Array): Uint8Array {
   return data;
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
+export const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
 
 /** Runs `cases` cases of `one`, stopping early at `budgetMs`; returns how many ran. */
 export async function bounded(cases: number, budgetMs: number, one: (i: number) => void | Promise<void>): Promise<number> {

@@ -77,6 +77,13 @@ describe("POST /v1/runs/:id/resume", () => {
     expect(await message({ generation: 1, from: 0, extra: 1 })).toBe("Bad request body: 'extra' is not a field it takes.");
   });
 
+  test("someone else's run: 404, only its owner resumes its cycle", async () => {
+    const id = finishedRunWithOutput();
+    expect(await answerOf(await agent.call("POST", `/v1/runs/${id}/resume`, { token: agent.token("bob"), body: { generation: 1, from: 0 } }))).toEqual(
+      errorShape(404, "not_found", `Run ${id} is not yours: only the user who started it resumes its cycle.`),
+    );
+  });
+
   test("a run with no attached cycle of that generation on this agent: 404, nothing streamed", async () => {
     const id = finishedRunWithOutput();
     expect(await answerOf(await agent.call("POST", `/v1/runs/${id}/resume`, { body: { generation: 1, from: 0 } }))).toEqual(

@@ -239,7 +239,7 @@ export function runRoutes(deps: RunDeps) {
   // A client whose connection dropped comes back for the rest of its attached cycle (docs/api.md "Resuming").
   app.post("/:id/resume", runId, smallJsonBody, valid("json", ResumeRequestSchema), (c) => {
     const { generation, from } = c.req.valid("json");
-    const resumed = cycles.resume(c.req.valid("param").id, generation);
+    const resumed = cycles.resume(c.req.valid("param").id, generation, c.get("user"));
     const live = "open" in resumed ? resumed.open.live : resumed.over.live;
     let offset: number;
     try {
