@@ -106,9 +106,10 @@ export type BenchAgent = {
   addUser(name: string): string;
 };
 
-export async function startAgent(name: string, args: string[] = []): Promise<BenchAgent> {
+/** `binary`: the keg-agent to run (default the copied build; an update bench gives each agent its own). */
+export async function startAgent(name: string, args: string[] = [], binary = kegAgent): Promise<BenchAgent> {
   const stateDir = tempDir("keg-bench-agent-");
-  const proc = Bun.spawn([kegAgent, "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--name", name, ...args], {
+  const proc = Bun.spawn([binary, "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--name", name, ...args], {
     env: benchEnv(),
     stdout: "pipe",
     stderr: "pipe",

@@ -1,69 +1,30 @@
 /**
  * Compiles dist/keg and dist/keg-agent with Bun's compiler.
  * Usage: bun build/compile.ts [--target bun-linux-x64|bun-linux-arm64]
+ *          [--version V] [--outdir DIR] [--only keg|keg-agent]
+ * `--version` builds with another version string than package.json's (the
+ * update tests and bench/fleet.ts make a second agent with it).
  * @module
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import type { BunPlugin } from "bun";
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
+import { buildCommit, compileBinary, root, type Target } from "./binary.ts";
 
-const root = join(import.meta.dir, "..");
-const targetArg = process.argv.indexOf("--target");
-const target = (targetArg > 0 ? process.argv[targetArg + 1] : `bun-linux-${process.arch}`) as "bun-linux-x64";
-const arch = target.split("-")[2];
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { target: { type: "string" }, version: { type: "string" }, outdir: { type: "string" }, only: { type: "string" } },
+  strict: true,
+});
+const target = (values.target ?? `bun-linux-${process.arch}`) as Target;
+const outdir = values.outdir ? resolve(values.outdir) : join(root, "dist");
+const names = values.only ? [values.only] : ["keg", "keg-agent"];
+for (const name of names) if (name !== "keg" && name !== "keg-agent") throw new Error(`--only takes keg or keg-agent, not '${name}'`);
 
-/**
- * lmdb and msgpackr-extract find their native addons at run time by searching
- * the file system (node-gyp-build-optional-packages), which a compiled binary
- * cannot do. Resolve that module to one that requires the exact addon files by
- * literal path, so the compiler embeds them (docs/development.md "Compiling").
- */
-function embedNativeAddons(): BunPlugin {
-  const addon = (pkgDir: string) => {
-    const file = join(root, "node_modules", pkgDir, "node.napi.glibc.node");
-    if (!existsSync(file)) throw new Error(`missing native addon ${file}: npm install it for ${target}`);
-    return file;
-  };
-  const lmdb = addon(`@lmdb/lmdb-linux-${arch}`);
-  const msgpackr = addon(`@msgpackr-extract/msgpackr-extract-linux-${arch}`);
-  return {
-    name: "embed-native-addons",
-    setup(build) {
-      build.onResolve({ filter: /^node-gyp-build-optional-packages$/ }, () => ({
-        path: "native-addons",
-        namespace: "keg-native",
-      }));
-      build.onLoad({ filter: /.*/, namespace: "keg-native" }, () => ({
-        loader: "js",
-        contents: `
-          module.exports = function load(dir) {
-            if (String(dir).includes("msgpackr")) return require(${JSON.stringify(msgpackr)});
-            return require(${JSON.stringify(lmdb)});
-          };
-          module.exports.path = function () { return ""; };`,
-      }));
-    },
-  };
-}
-
-async function compile(entry: string, name: string) {
-  const result = await Bun.build({
-    entrypoints: [join(root, entry)],
-    compile: { target, outfile: join(root, "dist", name), autoloadBunfig: false, autoloadDotenv: false } as any,
-    minify: true,
-    bytecode: true,
-    format: "esm",
-    define: { KEG_VERSION: JSON.stringify(pkg.version) },
-    external: ["@aws-sdk/client-s3"],
-    plugins: [embedNativeAddons()],
-  });
-  if (!result.success) {
-    for (const log of result.logs) console.error(log);
-    throw new Error(`build of ${name} failed`);
-  }
-}
-
+const version = values.version ?? pkg.version;
+const commit = buildCommit();
+mkdirSync(outdir, { recursive: true });
 const started = performance.now();
-await Promise.all([compile("src/cli.ts", "keg"), compile("src/agent-main.ts", "keg-agent")]);
-console.error(`built dist/keg and dist/keg-agent (${target}) in ${Math.round(performance.now() - started)} ms`);
+await Promise.all(names.map((name) => compileBinary({ name: name as "keg", target, outfile: join(outdir, name), version, commit })));
+console.error(`built ${names.map((n) => join(outdir, n)).join(" and ")} (${target}, ${version}, ${commit}) in ${Math.round(performance.now() - started)} ms`);

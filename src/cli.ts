@@ -3,11 +3,11 @@ import { takeFlag } from "./args.ts";
 import { commandTree } from "./cmd/index.ts";
 import { dispatch } from "./dispatch.ts";
 import { exitCodeOf } from "./exit.ts";
-import { VERSION } from "./version.ts";
+import { versionLine } from "./version.ts";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "--version" || argv[0] === "-v") {
-    console.log(`keg ${VERSION}`);
+    console.log(versionLine("keg"));
     return 0;
   }
   // --force-command may stand anywhere on the command line (docs/cli.md "Global flags").

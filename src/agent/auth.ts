@@ -9,7 +9,8 @@ import type { MiddlewareHandler } from "hono";
 import { createHash } from "node:crypto";
 import { KegError } from "../errors.ts";
 import { peerAddress } from "../platform/bun.ts";
-import { RefusalLimit, REFUSALS_ALLOWED } from "./refusal-limit.ts";
+import { logEvent } from "./log.ts";
+import { HOLD_MS, RefusalLimit, REFUSALS_ALLOWED, WINDOW_MS } from "./refusal-limit.ts";
 import type { State } from "./state.ts";
 import { userForToken } from "./users.ts";
 
@@ -22,7 +23,8 @@ function refuse(limit: RefusalLimit, address: string, token: string, header: (na
     throw new KegError("rate_limited", `Too many refused tokens from ${address}. Wait ${wait} s, and check the token.`);
   }
   const digest = createHash("sha256").update(token).digest("base64url").slice(0, 16);
-  if (limit.refused(address, digest)) console.error(`keg-agent: more than ${REFUSALS_ALLOWED} different refused tokens in 10 s from ${address}: answering 429 for 10 s`);
+  if (limit.refused(address, digest))
+    logEvent("tokens-held-back", { peer: address, refused: REFUSALS_ALLOWED + 1, window_s: WINDOW_MS / 1000, hold_s: HOLD_MS / 1000 });
 }
 
 export function requireToken(state: State, limit = new RefusalLimit()): MiddlewareHandler<AuthEnv> {
@@ -35,8 +37,11 @@ export function requireToken(state: State, limit = new RefusalLimit()): Middlewa
       c.set("user", user);
       return next();
     }
+    const peer = peerAddress(c.env?.server, c.req.raw) ?? "unknown";
     // Only a token that was tried counts: a request without one guesses nothing.
-    if (match) refuse(limit, peerAddress(c.env?.server, c.req.raw) ?? "unknown", match[1]!, (name, value) => c.header(name, value));
+    if (match) refuse(limit, peer, match[1]!, (name, value) => c.header(name, value));
+    // The address and path only: the token itself never reaches the log.
+    logEvent("token-refused", { peer, request: `${c.req.method} ${c.req.path.slice(0, 200)}`, reason: match ? "unknown token" : "no token" });
     throw new KegError("unauthorized", "Missing or invalid token. Make one on the box with 'keg-agent users add NAME'.");
   };
 }

@@ -6,6 +6,7 @@
  */
 import { KegError } from "../errors.ts";
 import { encodeJsonFrame, Frame, type QueuePlace } from "../wire/frames.ts";
+import { describeError, logEvent } from "./log.ts";
 
 export const frameHeaders = { "content-type": "application/vnd.keg.frames", "cache-control": "no-store" };
 
@@ -19,7 +20,7 @@ export function frameStream(frames: AsyncGenerator<Uint8Array, unknown>, onGone:
           else controller.enqueue(next.value);
         } catch (error) {
           const known = error instanceof KegError ? error : new KegError("failed", `Internal error: ${(error as Error).message}`);
-          if (!(error instanceof KegError)) console.error(error);
+          if (!(error instanceof KegError)) logEvent("error", { during: "a streamed answer", cause: describeError(error) });
           controller.enqueue(encodeJsonFrame(Frame.error, { code: known.code, message: known.message }));
           controller.close();
         }

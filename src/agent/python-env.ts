@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KegError } from "../errors.ts";
 import kegModule from "./python/keg/__init__.py" with { type: "text" };
+import { describeError, logEvent } from "./log.ts";
 
 export type PythonEnv = {
   libDir: string;
@@ -29,6 +30,6 @@ export function preparePython(stateDir: string, python: string): PythonEnv {
       reject(new KegError("failed", `No Python on this box: cannot run '${python}' (${why}). Start keg-agent with --python PATH.`));
     });
   });
-  interpreter.catch((error: Error) => console.error(`keg-agent: warning: ${error.message}`));
+  interpreter.catch((error: Error) => logEvent("error", { during: "finding the python for runs", cause: describeError(error) }));
   return { libDir, interpreter };
 }

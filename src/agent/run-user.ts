@@ -21,10 +21,22 @@ export type RunUser = {
 
 const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"];
 
+/** `getent passwd KEY` (a name or a uid) as [name, uid, gid, home], or undefined. */
+function passwdEntry(key: string): [string, number, number, string] | undefined {
+  try {
+    const [name, , uid, gid, , home] = execFileSync("getent", ["passwd", key], { encoding: "utf8" }).trim().split(":");
+    return name ? [name, Number(uid), Number(gid), home || "/"] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The agent's own user: runs keep its rights. */
 export function agentUser(): RunUser {
   const me = userInfo();
-  return { name: me.username, uid: me.uid, gid: me.gid, home: process.env.HOME || homedir(), switches: false };
+  // Without USER in the environment (a service, `env -i`) the runtime may not know the name.
+  const name = me.username && me.username !== "unknown" ? me.username : (passwdEntry(String(me.uid))?.[0] ?? String(me.uid));
+  return { name, uid: me.uid, gid: me.gid, home: process.env.HOME || homedir(), switches: false };
 }
 
 /** The user runs have under `config` (resolved at start; the agent's own when unset). */
@@ -34,16 +46,12 @@ export const runUserOf = (config: { runUser?: RunUser }): RunUser => config.runU
 export function resolveRunUser(name: string | undefined): RunUser {
   if (name === undefined) return agentUser();
   if (process.getuid?.() !== 0) throw new KegError("usage", `--run-as ${name} needs keg-agent to run as root. Start it as root (the service does), or leave --run-as out.`);
-  let entry: string;
-  try {
-    entry = execFileSync("getent", ["passwd", name], { encoding: "utf8" }).trim();
-  } catch {
-    throw new KegError("usage", `--run-as: no user '${name}' on this box. Create it (useradd --system ${name}) or name another.`);
-  }
-  const [, , uid, gid, , home] = entry.split(":");
-  if (Number(uid) === 0) throw new KegError("usage", `--run-as ${name}: that is root. Name an unprivileged user.`);
+  const entry = passwdEntry(name);
+  if (!entry) throw new KegError("usage", `--run-as: no user '${name}' on this box. Create it (useradd --system ${name}) or name another.`);
+  const [, uid, gid, home] = entry;
+  if (uid === 0) throw new KegError("usage", `--run-as ${name}: that is root. Name an unprivileged user.`);
   if (!setprivPath()) throw new KegError("failed", "--run-as needs setpriv (util-linux) on the box. Install util-linux.");
-  return { name, uid: Number(uid), gid: Number(gid), home: home || "/", switches: true };
+  return { name, uid, gid, home, switches: true };
 }
 
 function setprivPath(): string | undefined {
@@ -56,9 +64,9 @@ export function asRunUser(user: RunUser, argv: string[]): string[] {
   return [setprivPath()!, `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "--", ...argv];
 }
 
-/** The line `serve` prints at start about whose rights scripts have. */
-export function runUserNotice(user: RunUser): string {
-  return user.switches
-    ? `keg-agent: scripts, pip and hooks run as ${user.name} (uid ${user.uid})`
-    : `keg-agent: scripts run with this agent's own rights (user ${user.name}); start it as root with --run-as USER to keep them away from its state`;
+/** What `serve` logs at start about whose rights scripts have (docs/security.md "Who runs scripts"). */
+export function runUserFields(user: RunUser): Record<string, string | number | boolean> {
+  if (user.switches) return { user: user.name, uid: user.uid, own_rights: false };
+  const fix = user.uid === 0 ? "give the agent --run-as USER" : "start the agent as root with --run-as USER";
+  return { user: user.name, uid: user.uid, own_rights: true, note: `scripts have this agent's own rights: ${fix} to keep them away from its state` };
 }

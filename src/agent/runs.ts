@@ -14,6 +14,8 @@ import type { RunInfo } from "../wire/api.ts";
 import type { AgentConfig } from "./config.ts";
 import { treeSize } from "../files/tree-size.ts";
 import { runHook } from "./hook.ts";
+import { describeError, logEvent } from "./log.ts";
+import { logRunEnded, logRunStarted } from "./run-log.ts";
 import { runsToPrune, type FinishedRun } from "./run-pruning.ts";
 import { runUserOf } from "./run-user.ts";
 import { handOverRun } from "./state-modes.ts";
@@ -74,6 +76,7 @@ export class RunManager {
     const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
     this.state.runs.putSync(record.id, record);
+    logRunStarted(record);
     const events = {
       started: (pid: number) => this.setPid(live, pid),
       output: () => {
@@ -84,7 +87,7 @@ export class RunManager {
     live.exited = this.supervise({ dir, plan }, events).then(
       () => this.finishRecord(live),
       (error) => {
-        console.error(`keg-agent: run ${record.id}:`, error);
+        logEvent("error", { run: record.id, cause: describeError(error) });
         return this.finishRecord(live);
       },
     );
@@ -153,6 +156,7 @@ export class RunManager {
       signal: exit.signal,
     };
     this.state.runs.putSync(live.id, live.record);
+    logRunEnded(live.record, exit);
     return exit;
   }
 

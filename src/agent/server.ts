@@ -17,22 +17,45 @@ import { preparePython, type PythonEnv } from "./python-env.ts";
 import { lockRoutes } from "./routes/locks.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { RunManager } from "./runs.ts";
-import { runUserNotice, runUserOf } from "./run-user.ts";
+import { describeError, logEvent } from "./log.ts";
+import { logLockEvent } from "./lock-log.ts";
+import { updateRoutes } from "./routes/update.ts";
+import { runUserOf, runUserFields } from "./run-user.ts";
 import { secureStateDir } from "./state-modes.ts";
+import { MAX_AGENT_BINARY_BYTES, ownExecutableHash } from "./update.ts";
 import type { State } from "./state.ts";
 
 /** Waiting lines: one for the command lock, one for the user lock. */
 export type WaitLines = { command: WaitLine; user: WaitLine };
 
-export type AgentDeps = { state: State; config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: WaitLines };
+export type AgentDeps = {
+  state: State;
+  config: AgentConfig;
+  locks: LockStore;
+  runs: RunManager;
+  python: PythonEnv;
+  lines: WaitLines;
+  /** a new agent binary is in place: restart in place (serve's loop does it) */
+  onUpdated?: () => void;
+};
+
+/** What the serving process wants to hear about. */
+export type AgentHooks = { onUpdated?: () => void };
+
+/** The agent's own hash is computed this long after the start, off the start's path. */
+const HASH_AFTER_START_MS = 3000;
+
+/** When this process image started: a client sees an agent restarted in place by its change. */
+const STARTED = new Date().toISOString();
 
 export function createApp(deps: AgentDeps) {
   const app = new Hono<AuthEnv & { Bindings: { server?: unknown } }>();
-  app.get("/health", (c) => c.json({ ok: true, version: VERSION, name: deps.config.name }));
+  app.get("/health", (c) => c.json({ ok: true, version: VERSION, name: deps.config.name, started: STARTED }));
   app.use("*", requireToken(deps.state));
   app.get("/v1/whoami", (c) => c.json({ user: c.get("user"), version: VERSION, name: deps.config.name, max_upload_bytes: deps.config.maxUploadBytes } satisfies Identity));
   app.route("/v1", lockRoutes(deps.config, deps.locks, deps.lines.user));
   app.route("/v1/runs", runRoutes(deps));
+  app.route("/v1/update", updateRoutes(deps));
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}. See docs/api.md.` } }, 404));
   app.onError((error, c) => {
     if (error instanceof KegError) return c.json({ error: { code: error.code, message: error.message } }, error.status as 400);
@@ -42,18 +65,19 @@ export function createApp(deps: AgentDeps) {
       const code = error.status === 413 ? "too_large" : "bad_request";
       return c.json({ error: { code, message: `${error.message || "Bad request"}.` } }, error.status);
     }
-    console.error(error);
+    logEvent("error", { request: `${c.req.method} ${c.req.path}`, cause: describeError(error) });
     return c.json({ error: { code: "failed", message: `Internal error: ${error.message}` } }, 500);
   });
   return app;
 }
 
 /** Opens everything the agent serves from and starts listening. */
-export function startAgent(state: State, config: AgentConfig): Listener {
+export function startAgent(state: State, config: AgentConfig, hooks: AgentHooks = {}): Listener {
   const runUser = runUserOf(config);
   secureStateDir(config.stateDir, runUser);
-  console.error(runUserNotice(runUser));
+  logEvent("scripts-run-as", runUserFields(runUser));
   const locks = new LockStore(state, config.commandLockTtlSeconds * 1000);
+  locks.onEvent = logLockEvent;
   // Command locks of a previous life are void at once (docs/locks.md "Restart").
   locks.clearCommandLock();
   const runs = new RunManager(state, config, locks);
@@ -65,11 +89,13 @@ export function startAgent(state: State, config: AgentConfig): Listener {
     lines.command.changed();
     lines.user.changed();
   };
-  const app = createApp({ state, config, locks, runs, python, lines });
+  const app = createApp({ state, config, locks, runs, python, lines, onUpdated: hooks.onUpdated });
+  // Ahead of a `keg update` asking for it (once per binary: it is kept in the state dir).
+  setTimeout(() => void ownExecutableHash(config.stateDir).catch(() => {}), HASH_AFTER_START_MS).unref();
   return listen({
     host: config.host,
     port: config.port,
-    maxRequestBodySize: config.maxUploadBytes + 16 * 1024 * 1024,
+    maxRequestBodySize: Math.max(config.maxUploadBytes, MAX_AGENT_BINARY_BYTES) + 16 * 1024 * 1024,
     fetch: (request, server) => app.fetch(request, { server }),
   });
 }

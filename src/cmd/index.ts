@@ -12,5 +12,6 @@ export const commandTree = defineCommand({
     boxes: () => import("./boxes/index.ts").then((m) => m.boxesCommand),
     python: () => import("./python/index.ts").then((m) => m.pythonCommand),
     exec: () => import("./exec.ts").then((m) => m.execCommand),
+    update: () => import("./update.ts").then((m) => m.updateCommand),
   },
 });

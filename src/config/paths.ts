@@ -2,10 +2,11 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
-/** `$KEG_HOME`, else `$XDG_CONFIG_HOME/keg`, else `~/.config/keg`. */
-export function kegHome(env = process.env): string {
+/** `$KEG_HOME`, else `$XDG_CONFIG_HOME/keg`, else `%APPDATA%\keg` on Windows (where config belongs there), else `~/.config/keg`. */
+export function kegHome(env = process.env, platform = process.platform): string {
   if (env.KEG_HOME) return env.KEG_HOME;
   if (env.XDG_CONFIG_HOME) return join(env.XDG_CONFIG_HOME, "keg");
+  if (platform === "win32" && env.APPDATA) return join(env.APPDATA, "keg");
   return join(homedir(), ".config", "keg");
 }
 

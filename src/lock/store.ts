@@ -42,6 +42,8 @@ export class LockStore {
   private lastTouch = new Map<number, number>();
   /** called after a lock is released, so waiters can try again */
   onRelease: () => void = () => {};
+  /** called with each history event once its transaction is done (the agent logs them) */
+  onEvent: (event: HistoryEvent) => void = () => {};
 
   constructor(
     private readonly state: LockDb,
@@ -57,7 +59,9 @@ export class LockStore {
     let last = 0;
     for (const key of history.getKeys({ reverse: true, limit: 1 })) last = key;
     const next = last + 1;
-    history.putSync(next, { time: isoSeconds(now), ...event });
+    const recorded: HistoryEvent = { time: isoSeconds(now), ...event };
+    history.putSync(next, recorded);
+    queueMicrotask(() => this.onEvent(recorded));
     // Keep keys next-HISTORY_KEPT+1 … next (`end` is exclusive).
     if (next > HISTORY_KEPT) for (const key of history.getKeys({ end: next - HISTORY_KEPT + 1 })) history.removeSync(key);
   }

@@ -3,7 +3,13 @@
  * the code could run on another runtime with another adapter (Hono's way).
  * @module
  */
-export type Listener = { url: string; host: string; port: number; stop(): Promise<void> };
+export type Listener = {
+  url: string;
+  host: string;
+  port: number;
+  /** stops listening; `closeActive: false` lets requests in flight finish first */
+  stop(closeActive?: boolean): Promise<void>;
+};
 
 export type ServeOptions = {
   host: string;
@@ -27,13 +33,18 @@ export function listen(options: ServeOptions): Listener {
     url: `http://${host}:${server.port}`,
     host: options.host,
     port: server.port!,
-    stop: () => server.stop(true),
+    stop: (closeActive = true) => server.stop(closeActive),
   };
 }
 
-/** The address a request came from, when the server can tell. */
+/** The address of the client of `request`, when the server knows it. */
 export function peerAddress(server: unknown, request: Request): string | undefined {
   return (server as { requestIP?: (req: Request) => { address: string } | null })?.requestIP?.(request)?.address;
+}
+
+/** Replaces this process's image with `file`, keeping its pid (docs/development.md "Processes"). Returns only on failure. */
+export function execve(file: string, argv: string[], env: Record<string, string | undefined>): never {
+  return (process as unknown as { execve(file: string, argv: string[], env: object): never }).execve(file, argv, env);
 }
 
 /** Lets one long streamed response outlive the idle timeout. */
@@ -129,3 +140,21 @@ export async function becomeSubreaper(): Promise<boolean> {
     return false;
   }
 }
+
+export type Captured = { code: number | null; stdout: string; stderr: string; timedOut: boolean };
+
+/** Runs `argv` to its end (killed after `timeoutMs`) and returns what it printed; throws when it cannot start. */
+export async function runCaptured(argv: string[], options: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<Captured> {
+  const proc = Bun.spawn(argv, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proc.kill("SIGKILL");
+  }, options.timeoutMs);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code: proc.signalCode ? null : code, stdout, stderr, timedOut };
+}
+
+/** A file as a request body, streamed from disk. */
+export const fileBody = (path: string): Blob => Bun.file(path);

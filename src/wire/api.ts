@@ -64,3 +64,12 @@ export type HistoryEvent = {
   note?: string;
   generation?: number;
 };
+
+/** GET /health (no token): `started` changes when the agent restarts, in place or not. */
+export type Health = { ok: true; version: string; name: string; started: string };
+
+/** GET /v1/update: the running agent, the SHA-256 of its executable, and its platform (`linux-x64`, `linux-arm64`). */
+export type AgentBinary = { version: string; sha256: string; platform: string };
+
+/** POST /v1/update: the version the box now runs; `restarting` when it is about to exec it. */
+export type UpdateResult = { version: string; restarting: boolean };

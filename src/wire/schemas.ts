@@ -72,6 +72,13 @@ export const OutputQuerySchema = v.object({
 /** POST /v1/runs/:id/resume: the attached cycle of this grant, from this output offset. */
 export const ResumeRequestSchema = jsonObject({ generation: positiveInteger, from: byteOffset });
 
+/** POST /v1/update?sha256=…: the body is the new keg-agent binary (docs/api.md "Updating"). */
+export const UpdateQuerySchema = v.object({
+  sha256: v.message(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)), "the binary's SHA-256 as 64 lowercase hex digits"),
+  box: v.optional(text(MAX_NAME_CHARS)),
+  force: v.optional(v.pipe(v.picklist(["true", "false"], "true or false"), v.transform((value) => value === "true"))),
+});
+
 /** The :id of /v1/runs/:id/…, as crypto.randomUUID() makes it. */
 export const RunIdParamSchema = v.object({
   id: v.message(v.pipe(v.string(), v.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)), "a run id (a lowercase UUID v4, as 'keg python ps' shows)"),
@@ -125,3 +132,4 @@ export type HistoryQuery = v.InferOutput<typeof HistoryQuerySchema>;
 export type RunSpec = v.InferOutput<typeof RunSpecSchema>;
 export type OutputQuery = v.InferOutput<typeof OutputQuerySchema>;
 export type ResumeRequest = v.InferOutput<typeof ResumeRequestSchema>;
+export type UpdateQuery = v.InferInput<typeof UpdateQuerySchema>;

@@ -3,7 +3,7 @@
  * stop) to kill it; `await using agent = await startAgent()`.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { agentBin, cleanEnv } from "./bin.ts";
 
@@ -33,6 +33,8 @@ export type AgentOptions = {
   env?: Record<string, string>;
   /** the agent's working directory */
   cwd?: string;
+  /** the keg-agent to run (default: the copied build); an update test gives each agent a copy of its own */
+  binary?: string;
 };
 
 export async function agentCommand(args: string[], env: Record<string, string> = {}, cwd?: string) {
@@ -44,7 +46,7 @@ export async function agentCommand(args: string[], env: Record<string, string> =
 export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "keg-agent-"));
   const args = ["serve", "--listen", `127.0.0.1:${options.port ?? 0}`, "--state-dir", stateDir, "--name", options.name ?? "testbox", ...(options.args ?? [])];
-  const proc = Bun.spawn([agentBin(), ...args], { env: cleanEnv(options.env), cwd: options.cwd, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([options.binary ?? agentBin(), ...args], { env: cleanEnv(options.env), cwd: options.cwd, stdout: "pipe", stderr: "pipe" });
   let seen = "";
   const decoder = new TextDecoder();
   const reader = proc.stdout.getReader();
@@ -106,4 +108,24 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     },
   };
   return agent;
+}
+
+/** The first line a process writes on stdout (the agent's `listening on` line); throws with its stderr when it exits first. */
+export async function firstLine(reader: ReadableStreamDefaultReader<Uint8Array>, stderr: Promise<string>): Promise<string> {
+  let seen = "";
+  while (!seen.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`exited before its first line: ${seen}${await stderr}`);
+    seen += new TextDecoder().decode(value);
+  }
+  return seen.slice(0, seen.indexOf("\n"));
+}
+
+/** The lines of an agent's stderr that are not operator log lines (docs/usage.md "Operating a box"): none are expected. */
+export const notLogLines = (stderr: string) => stderr.split("\n").filter((line) => line && !/^time=\S+ event=[\w-]+( |$)/.test(line));
+
+/** The log line a serving agent starts with about whose rights scripts have (docs/security.md "Who runs scripts"). */
+export function ownRightsLine(): RegExp {
+  const name = Bun.spawnSync(["id", "-un"]).stdout.toString().trim();
+  return new RegExp(`^time=\\S+ event=scripts-run-as user=${name} uid=${userInfo().uid} own_rights=true note=".*--run-as USER to keep them away from its state"$`, "m");
 }

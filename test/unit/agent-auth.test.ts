@@ -51,6 +51,8 @@ describe("auth table", () => {
         "POST /v1/runs/:id/stop",
         "POST /v1/runs/:id/kill",
         "POST /v1/runs/kill-all",
+        "GET /v1/update",
+        "POST /v1/update",
       ].sort(),
     );
   });

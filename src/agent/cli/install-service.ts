@@ -1,49 +1,35 @@
 /** `keg-agent install-service`: a systemd unit that runs `serve` (docs/cli.md "keg-agent install-service"). @module */
-import { info } from "../../log.ts";
-import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { info, warn } from "../../log.ts";
 import { defineCommand } from "../../dispatch.ts";
+import { failure } from "../../errors.ts";
+import { writeFileAtomically } from "../../files/atomic-write.ts";
 import { writeOut } from "../../stdout.ts";
-import { configFromArgs, serveArgs, type ServeArgs } from "./serve.ts";
-
-const UNIT_PATH = "/etc/systemd/system/keg-agent.service";
-
-const quote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `"${word.replace(/(["\\$`])/g, "\\$1")}"`);
-
-/** The serve flags that were given, as words, in their declared order. */
-export function serveWords(args: ServeArgs): string[] {
-  return Object.keys(serveArgs).flatMap((name) => {
-    const value = args[name as keyof ServeArgs];
-    return [value ?? []].flat().flatMap((one) => [`--${name}`, one]);
-  });
-}
-
-export function serviceUnit(executable: string, words: string[]): string {
-  return `[Unit]
-Description=keg agent: shared lab box service
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-ExecStart=${[executable, "serve", ...words].map(quote).join(" ")}
-Restart=on-failure
-RestartSec=2
-KillMode=process
-
-[Install]
-WantedBy=multi-user.target
-`;
-}
+import { DEFAULT_RUN_AS, hiddenFromService, SERVICE_STATE_DIR, serviceUnit, unitPath } from "../service-unit.ts";
+import { ensureSystemUser } from "../system-user.ts";
+import { configFromArgs, serveArgs } from "./serve.ts";
+import { serveWords } from "./serve-words.ts";
 
 export const installServiceCommand = defineCommand({
-  meta: { name: "install-service", description: "Write a systemd unit for 'serve' (or print it)" },
-  args: { print: { type: "boolean", description: "print the unit instead of installing it" }, ...serveArgs },
+  meta: { name: "install-service", description: "Write a systemd unit for 'serve' as root with --run-as (or print it)" },
+  args: { print: { type: "boolean", description: "print the unit to stdout and change nothing" }, ...serveArgs },
   async run({ args }) {
-    const { print, ...serve } = args;
+    const { print, ...given } = args;
+    // A unit runs in /: a relative state dir would mean another folder there.
+    const serve = { ...given, "run-as": given["run-as"] ?? DEFAULT_RUN_AS, "state-dir": given["state-dir"] && resolve(given["state-dir"]) };
     configFromArgs(serve); // refuse bad serve flags before writing anything
-    const unit = serviceUnit(process.execPath, serveWords(serve));
+    const executable = process.execPath;
+    const hidden = hiddenFromService(executable);
+    if (hidden) warn(`${executable} is under ${hidden}, which the service's sandbox hides: move keg-agent to /usr/local/bin (or /opt) and install from there.`);
+    const unit = serviceUnit(executable, serveWords(serve), serve["state-dir"] ?? SERVICE_STATE_DIR);
     if (print) return writeOut(unit);
-    writeFileSync(UNIT_PATH, unit, { mode: 0o644 });
-    info(`Wrote ${UNIT_PATH}. Start it with: systemctl daemon-reload && systemctl enable --now keg-agent`);
+
+    if (process.getuid?.() !== 0)
+      throw failure(`install-service writes ${unitPath()} and may create user '${serve["run-as"]}': run it as root (sudo), or see the unit with --print.`);
+    const user = ensureSystemUser(serve["run-as"]);
+    if (user.created) info(`Created system user '${serve["run-as"]}'${user.groups.length ? ` in ${user.groups.join(", ")}` : ""}`);
+    writeFileAtomically(unitPath(), unit, { mode: 0o644 });
+    info(`Wrote ${unitPath()}. Start it with:\n  systemctl daemon-reload\n  systemctl enable --now keg-agent`);
     return 0;
   },
 });

@@ -76,14 +76,20 @@ export const serveCommand = defineCommand({
     const { claimStateDir } = await import("../serve-claim.ts");
     const release = claimStateDir(config.stateDir);
     const state = openState(config.stateDir);
+    const { configureAgentLog, logEvent } = await import("../log.ts");
+    configureAgentLog(config.logFormat);
     // Handlers first: a signal right after the first line must still close LMDB cleanly.
-    const stopped = new Promise<void>((resolve) => {
-      process.once("SIGTERM", () => resolve());
-      process.once("SIGINT", () => resolve());
+    let updated!: () => void;
+    const stopped = new Promise<"signal" | "updated">((resolve) => {
+      process.once("SIGTERM", () => resolve("signal"));
+      process.once("SIGINT", () => resolve("signal"));
+      updated = () => resolve("updated");
     });
-    const listener = startAgent(state, config);
+    const listener = startAgent(state, config, { onUpdated: () => updated() });
     process.stdout.write(`keg-agent ${VERSION} listening on ${listener.url}\n`);
-    await stopped;
+    logEvent("agent-started", { version: VERSION, pid: process.pid, url: listener.url, name: config.name });
+    if ((await stopped) === "updated") return (await import("../restart.ts")).restartAfterUpdate(listener, state, args);
+    logEvent("agent-stopping", { pid: process.pid });
     await listener.stop();
     await state.close();
     release();

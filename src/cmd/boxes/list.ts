@@ -5,7 +5,7 @@ import { readBoxes, type Box } from "../../config/boxes.ts";
 import { getJson } from "../../client/http.ts";
 import { colors, renderTable } from "../../client/table.ts";
 import { defineCommand } from "../../dispatch.ts";
-import { VERSION } from "../../version.ts";
+import { compareVersions, VERSION } from "../../version.ts";
 import type { BoxStatus } from "../../wire/api.ts";
 import { printJson, writeOut } from "../_output.ts";
 import { jsonArgs } from "../_args.ts";
@@ -16,11 +16,19 @@ export type BoxRow = {
   user: string | null;
   version: string | null;
   status: "current" | "outdated" | "offline";
+  /** when outdated: whether the agent is older or newer than this keg */
+  outdated: "older" | "newer" | null;
   locked_by: string | null;
   lock_note: string | null;
   locked_since: string | null;
   busy: string | null;
 };
+
+/** Status and direction from the agent's version, against this keg's. */
+function versionStatus(version: string): Pick<BoxRow, "status" | "outdated"> {
+  if (version === VERSION) return { status: "current", outdated: null };
+  return { status: "outdated", outdated: compareVersions(version, VERSION) < 0 ? "older" : "newer" };
+}
 
 export async function boxRow(box: Box): Promise<BoxRow> {
   const base = { name: box.name, address: box.address, user: box.user ?? null };
@@ -32,7 +40,7 @@ export async function boxRow(box: Box): Promise<BoxRow> {
       ...base,
       user: status.user,
       version: status.version,
-      status: status.version === VERSION ? "current" : "outdated",
+      ...versionStatus(status.version),
       locked_by: lock?.user ?? null,
       lock_note: lock?.note ?? null,
       locked_since: lock?.since ?? null,
@@ -40,12 +48,12 @@ export async function boxRow(box: Box): Promise<BoxRow> {
     };
   } catch (error) {
     const noLocks = { locked_by: null, lock_note: null, locked_since: null, busy: null };
-    if (!(error instanceof KegError && error.code === "unauthorized")) return { ...base, version: null, status: "offline", ...noLocks };
+    if (!(error instanceof KegError && error.code === "unauthorized")) return { ...base, version: null, status: "offline", outdated: null, ...noLocks };
     // It answers but refuses the token: not offline. Say so, and show what /health tells.
     warn(`Box '${box.name}' refused its token. Make a new one on the box with 'keg-agent users add NAME', then remove and add the box again.`);
     const health = await getJson<{ version: string }>(box, "/health", { timeoutMs: 3000 }).catch(() => undefined);
-    if (!health) return { ...base, version: null, status: "offline", ...noLocks };
-    return { ...base, version: health.version, status: health.version === VERSION ? "current" : "outdated", ...noLocks };
+    if (!health) return { ...base, version: null, status: "offline", outdated: null, ...noLocks };
+    return { ...base, version: health.version, ...versionStatus(health.version), ...noLocks };
   }
 }
 

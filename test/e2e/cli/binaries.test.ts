@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../../package.json" with { type: "json" };
 import { tempDir } from "../../helpers/tmp.ts";
+import { firstLine, notLogLines, ownRightsLine } from "../../helpers/agent.ts";
 
 const VERSION = pkg.version;
 
@@ -42,8 +43,10 @@ function copiedBinaries() {
 
 test.concurrent("copied alone, both binaries run --version with an empty environment", async () => {
   using bin = copiedBinaries();
-  expect(await runBare(bin.path, ["./keg", "--version"])).toEqual({ code: 0, stdout: `keg ${VERSION}\n`, stderr: "" });
-  expect(await runBare(bin.path, ["./keg-agent", "--version"])).toEqual({ code: 0, stdout: `keg-agent ${VERSION}\n`, stderr: "" });
+  // The version and the commit of the build (docs/cli.md "keg --version").
+  const COMMIT = String.raw`\(commit [0-9a-f]{12}(-dirty)?\)`;
+  expect(await runBare(bin.path, ["./keg", "--version"])).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^keg ${VERSION} ${COMMIT}\n$`)), stderr: "" });
+  expect(await runBare(bin.path, ["./keg-agent", "--version"])).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^keg-agent ${VERSION} ${COMMIT}\n$`)), stderr: "" });
 });
 
 test.concurrent("the copied agent stores users and serves /health and /v1/whoami from LMDB; the copied keg registers it", async () => {
@@ -59,13 +62,7 @@ test.concurrent("the copied agent stores users and serves /health and /v1/whoami
   await using serve = bare(bin.path, ["./keg-agent", "serve", "--listen", "127.0.0.1:0", "--state-dir", state.path, "--name", "copied"]);
   const stderr = new Response(serve.stderr).text();
   const reader = serve.stdout.getReader();
-  let seen = "";
-  while (!seen.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the copied agent exited before listening: ${seen}${await stderr}`);
-    seen += new TextDecoder().decode(value);
-  }
-  const line = seen.slice(0, seen.indexOf("\n"));
+  const line = await firstLine(reader, stderr);
   const match = /^keg-agent (\S+) listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
   expect(match?.[1]).toBe(VERSION);
   const url = match![2]!;
@@ -95,5 +92,10 @@ test.concurrent("the copied agent stores users and serves /health and /v1/whoami
   serve.kill("SIGTERM");
   expect(await serve.exited).toBe(0);
   reader.releaseLock();
-  expect(await stderr).toBe("");
+  // stderr is the operator's log: event lines only, no token (docs/usage.md "Operating a box").
+  const log = await stderr;
+  expect(notLogLines(log)).toEqual([]);
+  expect(log).toContain("event=agent-started");
+  expect(log).not.toContain(token);
+  expect(log).toMatch(ownRightsLine());
 });

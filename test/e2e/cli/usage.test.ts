@@ -3,7 +3,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../../package.json" with { type: "json" };
-import { agentCommand, startAgent } from "../../helpers/agent.ts";
+import { agentCommand, firstLine, notLogLines, ownRightsLine, startAgent } from "../../helpers/agent.ts";
 import { agentBin } from "../../helpers/bin.ts";
 import { addBox, errorLine, user } from "../../helpers/cli.ts";
 import { tempDir } from "../../helpers/tmp.ts";
@@ -100,8 +100,9 @@ describe("box selection through a command", () => {
 describe("version, help and serve", () => {
   test.concurrent("keg --version and keg-agent --version print the version and exit 0", async () => {
     using keg = user();
-    expect(await keg.run(["--version"])).toEqual({ code: 0, stdout: `keg ${VERSION}\n`, stderr: "" });
-    expect(await agentCommand(["--version"])).toEqual({ code: 0, stdout: `keg-agent ${VERSION}\n`, stderr: "" });
+    const COMMIT = String.raw`\(commit [0-9a-f]{12}(-dirty)?\)`;
+    expect(await keg.run(["--version"])).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^keg ${VERSION} ${COMMIT}\n$`)), stderr: "" });
+    expect(await agentCommand(["--version"])).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^keg-agent ${VERSION} ${COMMIT}\n$`)), stderr: "" });
   });
 
   const helps: string[][] = [["--help"], ["boxes", "--help"], ["boxes", "add", "--help"], ["boxes", "list", "-h"], ["boxes", "remove", "--help"]];
@@ -152,13 +153,7 @@ describe("version, help and serve", () => {
     });
     const stderr = new Response(proc.stderr).text();
     const reader = proc.stdout.getReader();
-    let seen = "";
-    while (!seen.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`serve exited before its first line: ${seen}${await stderr}`);
-      seen += new TextDecoder().decode(value);
-    }
-    const line = seen.slice(0, seen.indexOf("\n"));
+    const line = await firstLine(reader, stderr);
     const port = Number(/:(\d+)$/.exec(line)?.[1]);
     expect(port).toBeGreaterThan(0);
     expect(line).toBe(`keg-agent ${VERSION} listening on http://127.0.0.1:${port}`);
@@ -168,7 +163,10 @@ describe("version, help and serve", () => {
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
     reader.releaseLock();
-    expect(await stderr).toBe("");
+    // stderr is the operator's log and nothing else; it says whose rights scripts have.
+    const log = await stderr;
+    expect(notLogLines(log)).toEqual([]);
+    expect(log).toMatch(ownRightsLine());
     // LMDB was closed cleanly: the state dir opens again.
     expect((await agentCommand(["users", "list", "--state-dir", state.path])).code).toBe(0);
   });
