@@ -10,6 +10,7 @@
  */
 import { KegError } from "../errors.ts";
 import type { Grant, LockStore } from "../lock/store.ts";
+import { logEvent } from "./log.ts";
 import type { LiveRun, RunManager } from "./runs.ts";
 
 type OpenCycle = { live: LiveRun; downloads: string[]; grant: Grant; followers: number; timer?: ReturnType<typeof setTimeout> };
@@ -63,6 +64,7 @@ export class AttachedCycles {
       const { grant } = cycle;
       if (grant.generation !== generation || !(grant.forced || this.locks.isCurrent(generation)))
         throw new KegError("stale", `The command lock of run ${id} went stale and was taken over; this step is refused.`);
+      logEvent("client-back", { id, user });
       return { open: cycle, leave: this.follow(cycle) };
     }
     const over = this.outcomes.get(id);
@@ -83,6 +85,7 @@ export class AttachedCycles {
       if (left) return;
       left = true;
       if (--cycle.followers > 0 || this.open.get(cycle.live.id) !== cycle) return;
+      logEvent("client-lost", { id: cycle.live.id, user: cycle.live.record.user, grace_s: this.graceSeconds });
       cycle.timer = setTimeout(() => this.abandon(cycle), this.graceSeconds * 1000);
     };
   }
@@ -91,6 +94,7 @@ export class AttachedCycles {
   private abandon(cycle: OpenCycle): void {
     if (cycle.followers > 0 || this.open.get(cycle.live.id) !== cycle) return;
     const stoppedAfterGrace = !cycle.live.exit;
+    logEvent("client-gone", { id: cycle.live.id, user: cycle.live.record.user, stopping: stoppedAfterGrace });
     this.runs.clientGone(cycle.live);
     this.close(cycle, { live: cycle.live, stoppedAfterGrace, released: this.runs.finishCycle(cycle.live) });
   }
