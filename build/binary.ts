@@ -79,7 +79,8 @@ export async function compileBinary(options: BinaryOptions): Promise<void> {
     minify: true,
     bytecode: true,
     format: "esm",
-    define: { KEG_VERSION: JSON.stringify(options.version), KEG_COMMIT: JSON.stringify(options.commit) },
+    // KEG_RUNTIME leaves the Deno implementation of src/platform/ out of the binary.
+    define: { KEG_VERSION: JSON.stringify(options.version), KEG_COMMIT: JSON.stringify(options.commit), KEG_RUNTIME: JSON.stringify("bun") },
     external: ["@aws-sdk/client-s3"],
     // Only the agent loads lmdb; the CLI has no native addon and builds for every platform.
     plugins: options.name === "keg-agent" ? [embedNativeAddons(arch)] : [],

@@ -8,6 +8,7 @@ export type ErrorCode =
   | "usage"
   | "bad_request"
   | "unauthorized"
+  | "forbidden"
   | "not_found"
   | "busy"
   | "locked"
@@ -21,6 +22,7 @@ const exitCodes: Record<ErrorCode, number> = {
   usage: 2,
   bad_request: 1,
   unauthorized: 1,
+  forbidden: 1,
   not_found: 1,
   busy: 75,
   locked: 75,
@@ -35,6 +37,7 @@ const statuses: Record<ErrorCode, number> = {
   usage: 400,
   bad_request: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   busy: 409,
   locked: 409,

@@ -8,7 +8,7 @@
 import type { MiddlewareHandler } from "hono";
 import { createHash } from "node:crypto";
 import { KegError } from "../errors.ts";
-import { peerAddress } from "../platform/bun.ts";
+import { peerAddress } from "../platform/index.ts";
 import { logEvent } from "./log.ts";
 import { HOLD_MS, RefusalLimit, REFUSALS_ALLOWED, WINDOW_MS } from "./refusal-limit.ts";
 import type { State } from "./state.ts";

@@ -7,7 +7,7 @@
  * the listen address is passed with its real port, not `:0`.
  * @module
  */
-import { execve, selfCommand, type Listener } from "../platform/bun.ts";
+import { execve, selfCommand, type Listener } from "../platform/index.ts";
 import { logEvent, describeError } from "./log.ts";
 import type { State } from "./state.ts";
 import type { ServeArgs } from "./cli/serve.ts";

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { KegError } from "../errors.ts";
 import type { LockStore } from "../lock/store.ts";
-import { selfCommand, spawnHelper, type Helper } from "../platform/bun.ts";
+import { selfCommand, spawnHelper, type Helper } from "../platform/index.ts";
 import type { RunInfo } from "../wire/api.ts";
 import type { AgentConfig } from "./config.ts";
 import { treeSize } from "../files/tree-size.ts";

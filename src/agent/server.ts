@@ -8,7 +8,7 @@ import { HTTPException } from "hono/http-exception";
 import { KegError } from "../errors.ts";
 import { LockStore } from "../lock/store.ts";
 import { WaitLine } from "../lock/wait-line.ts";
-import { listen, type Listener } from "../platform/bun.ts";
+import { listen, type Listener } from "../platform/index.ts";
 import { VERSION } from "../version.ts";
 import type { Identity } from "../wire/api.ts";
 import { requireToken, type AuthEnv } from "./auth.ts";
@@ -16,6 +16,7 @@ import type { AgentConfig } from "./config.ts";
 import { preparePython, type PythonEnv } from "./python-env.ts";
 import { lockRoutes } from "./routes/locks.ts";
 import { runRoutes } from "./routes/runs.ts";
+import { tunnelRoutes } from "./routes/tunnels.ts";
 import { RunManager } from "./runs.ts";
 import { describeError, logEvent } from "./log.ts";
 import { logLockEvent } from "./lock-log.ts";
@@ -56,6 +57,7 @@ export function createApp(deps: AgentDeps) {
   app.route("/v1", lockRoutes(deps.config, deps.locks, deps.lines.user));
   app.route("/v1/runs", runRoutes(deps));
   app.route("/v1/update", updateRoutes(deps));
+  app.route("/v1/runs", tunnelRoutes(deps.runs));
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}. See docs/api.md.` } }, 404));
   app.onError((error, c) => {
     if (error instanceof KegError) return c.json({ error: { code: error.code, message: error.message } }, error.status as 400);

@@ -12,7 +12,7 @@
  * @module
  */
 import { writeSync } from "node:fs";
-import { becomeSubreaper, spawnRun } from "../platform/bun.ts";
+import { becomeSubreaper, spawnRun } from "../platform/index.ts";
 import { endDescendants } from "./descendants.ts";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../wire/frames.ts";
 import { runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";

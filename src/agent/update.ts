@@ -13,7 +13,7 @@ import { basename, dirname, join } from "node:path";
 import { KegError } from "../errors.ts";
 import { writeFileAtomically } from "../files/atomic-write.ts";
 import { sha256OfFile } from "../files/sha256.ts";
-import { runCaptured } from "../platform/bun.ts";
+import { runCaptured } from "../platform/index.ts";
 import { escapeControl } from "../text/escape.ts";
 import { agentVersionIn } from "../version.ts";
 import { readJson } from "./run-files.ts";

@@ -1,6 +1,6 @@
 /**
  * Reading POST /v1/runs: the run spec ahead of the zip, then the zip streamed
- * to disk under the upload limit (Bun.serve's own cap is raised above it, so
+ * to disk under the upload limit (the server's own cap is raised above it, so
  * this check gives the clear error).
  * @module
  */

@@ -58,7 +58,7 @@ export async function errorFromResponse(box: Pick<Box, "name" | "address">, resp
   if (response.status === 401)
     return new KegError("unauthorized", `The token for box '${box.name}' was refused by ${box.address}. Make a new one on the box with 'keg-agent users add NAME'.`);
   const text = await response.text().catch(() => "");
-  // Bun.serve refuses a body far over its cap before keg's own check can name the limit.
+  // The agent's server refuses a body far over its cap before keg's own check can name the limit.
   if (response.status === 413 && !text)
     return new KegError("too_large", `Box '${box.name}' refused the upload as over its limit. Upload less, or raise the limit on the box with 'keg-agent serve --max-upload MIB'.`);
   try {

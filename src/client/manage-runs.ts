@@ -4,11 +4,14 @@ import { usageError } from "../errors.ts";
 import { printError, info } from "../log.ts";
 import { Frame } from "../wire/frames.ts";
 import { isKillSignal, KILL_SIGNALS } from "../wire/names.ts";
+import { tunnelPath } from "../wire/tunnel.ts";
 import { EXIT_UNKNOWN, INTERRUPT_CODES } from "./exit-code.ts";
 import { postJson, request } from "./http.ts";
 import { onInterrupt } from "./interrupts.ts";
+import type { Forwards } from "./forwards.ts";
 import { OutputPrinter } from "./output-printer.ts";
 import { ResumableStream } from "./resume.ts";
+import type { PortSpec } from "./port-spec.ts";
 
 export async function killRun(box: Box, id: string, signal = "SIGTERM"): Promise<number> {
   const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
@@ -28,7 +31,8 @@ export async function killAll(box: Box): Promise<number> {
  * Replays the run's output, follows it live and exits with its code. SIGINT,
  * SIGTERM or SIGHUP stop following and leave the run running.
  */
-export async function reattach(box: Box, id: string): Promise<number> {
+export async function reattach(box: Box, id: string, ports: PortSpec[] = []): Promise<number> {
+  const forwards = ports.length ? await forwardsTo(box, id, ports) : undefined;
   const stopListening = onInterrupt((signal) => {
     process.stderr.write(`\nkeg: stopped following; run ${id} goes on\n`);
     process.exit(INTERRUPT_CODES[signal]);
@@ -42,9 +46,13 @@ export async function reattach(box: Box, id: string): Promise<number> {
     try {
       for await (const frame of stream.frames(response)) {
         if (await printer.show(frame)) continue;
-        if (frame.type === Frame.exit) code = frame.payload.code;
+        if (frame.type === Frame.exit) {
+          code = frame.payload.code;
+          forwards?.close();
+        }
       }
     } catch {}
+    forwards?.close();
     printer.close();
     if (code === undefined) {
       printError(`Lost the connection to box '${box.name}' before run ${id} ended; its exit code is unknown.`);
@@ -54,4 +62,13 @@ export async function reattach(box: Box, id: string): Promise<number> {
   } finally {
     stopListening();
   }
+}
+
+/** The `-p` forwards of a reattach, once the box has said the run is live and ours (docs/api.md "Tunnels"). */
+async function forwardsTo(box: Box, id: string, specs: PortSpec[]): Promise<Forwards> {
+  await Promise.all(specs.map((spec) => request(box, tunnelPath(id, spec.protocol, spec.box))));
+  const { Forwards } = await import("./forwards.ts");
+  const forwards = await Forwards.open(specs);
+  forwards.bind(box, id);
+  return forwards;
 }

@@ -12,6 +12,7 @@ import { printError } from "../log.ts";
 import type { RunSpec } from "../wire/api.ts";
 import { Frame, type StartedInfo, type TypedFrame } from "../wire/frames.ts";
 import { DownloadWriter } from "./downloads.ts";
+import type { Forwards } from "./forwards.ts";
 import { EXIT_UNKNOWN, exitCodeFor, INTERRUPT_CODES, unknownExitReason, type Interrupt, type RunOutcome } from "./exit-code.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { postJson } from "./http.ts";
@@ -21,7 +22,7 @@ import { postRun } from "./post-run.ts";
 import { ResumableStream, ResumeRefused } from "./resume.ts";
 import { WaitingDisplay } from "./waiting.ts";
 
-export type SessionOptions = { outputFile?: string; cwd: string };
+export type SessionOptions = { outputFile?: string; cwd: string; forwards?: Forwards };
 
 /** Shows frames as they come; returns the exit code once the cycle has ended. */
 export function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, options: SessionOptions): Promise<number> {
@@ -44,11 +45,13 @@ class AttachedRun {
   private readonly downloads: DownloadWriter;
   /** the run's frames across connection blips (docs/usage.md "Connection blips") */
   private readonly stream: ResumableStream;
+  private readonly forwards?: Forwards;
 
   constructor(
     private readonly box: Box,
     options: SessionOptions,
   ) {
+    this.forwards = options.forwards;
     this.waiting = new WaitingDisplay(box.name);
     this.heartbeat = new Heartbeat(box);
     // `keg … | head`: the reader of our stdout left; stop the run and end as SIGPIPE would.
@@ -95,6 +98,7 @@ class AttachedRun {
     } finally {
       this.heartbeat.stop();
       this.printer.close();
+      this.forwards?.close();
       stopListening();
     }
   }
@@ -125,9 +129,11 @@ class AttachedRun {
         if (this.interrupt || this.printer.stdoutGone) this.stopOnBox();
         this.heartbeat.start(frame.payload);
         this.stream.resumeCycle(frame.payload);
+        this.forwards?.bind(this.box, frame.payload.id);
         return;
       case Frame.exit:
         this.exitCode = frame.payload.code;
+        this.forwards?.close();
         return;
       case Frame.file:
         return this.downloads.begin(frame.payload.path, frame.payload.size);

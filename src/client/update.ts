@@ -9,7 +9,7 @@ import type { Box } from "../config/boxes.ts";
 import { KegError } from "../errors.ts";
 import { sha256OfFile } from "../files/sha256.ts";
 import type { AgentBinary, Health, UpdateResult } from "../wire/api.ts";
-import { fileBody } from "../platform/bun.ts";
+import { fileBody } from "../platform/index.ts";
 import { getJson, request } from "./http.ts";
 
 export type AgentFile = { path: string; sha256: string };

@@ -4,6 +4,7 @@ import { resolveBox } from "../config/boxes.ts";
 import { KegError, usageError } from "../errors.ts";
 import { checkDownloadTargets } from "../client/downloads.ts";
 import { packUpload } from "../client/pack.ts";
+import { parsePortSpecs } from "../client/port-spec.ts";
 import { runAttached } from "../client/run-session.ts";
 import { warn } from "../log.ts";
 import type { RunSpec } from "../wire/api.ts";
@@ -31,21 +32,25 @@ export function envFromOptions(args: Pick<RunArgs, "env" | "passenv">, env = pro
 }
 
 function refuseUnbuilt(args: RunArgs): void {
-  if (args.port.length) throw new KegError("failed", "--port is not available in this keg version yet.");
   if (args.image !== undefined) throw new KegError("failed", "--image is not available in this keg version yet.");
 }
 
 /** `words`: the script's arguments (python) or the program and its arguments (exec). */
 export async function startRun(args: RunArgs, command: "python" | "exec", runnable: string | undefined, words: string[], force: boolean): Promise<number> {
   refuseUnbuilt(args);
+  const ports = parsePortSpecs(args.port);
   const env = envFromOptions(args);
   const timeout = parseSeconds(args.timeout, "timeout") ?? 0;
   const wait = parseSeconds(args.wait, "wait");
   const { download: downloads, detach } = args;
   if (detach && downloads.length) throw usageError("--download cannot be used with --detach: the run ends after keg has returned.");
+  if (detach && ports.length) throw usageError("-p cannot be used with --detach: a forward needs keg attached. Forward later with 'keg python --reattach ID -p …'.");
   const box = resolveBox(args.box);
   const cwd = process.cwd();
   checkDownloadTargets(downloads, cwd, args["allow-overwrite"]);
+  // Listening comes before the upload: a busy local port fails before the box is asked for anything
+  // (the session closes the forwards; an error before it ends keg, which closes them).
+  const forwards = ports.length ? await (await import("../client/forwards.ts")).Forwards.open(ports) : undefined;
   const upload = await packUpload({ runnable, addFiles: args["add-file"] });
   for (const message of upload.warnings) warn(message);
   const spec: RunSpec = { command, entry: command === "python" ? upload.entry : undefined, args: words, env, timeout, box: box.name, downloads, detach, force, wait };
@@ -53,5 +58,5 @@ export async function startRun(args: RunArgs, command: "python" | "exec", runnab
     const { runDetached } = await import("../client/detach.ts");
     return runDetached(box, spec, upload.zip);
   }
-  return runAttached(box, spec, upload.zip, { cwd, outputFile: args["output-file"] });
+  return runAttached(box, spec, upload.zip, { cwd, outputFile: args["output-file"], forwards });
 }

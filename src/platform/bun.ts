@@ -3,20 +3,58 @@
  * the code could run on another runtime with another adapter (Hono's way).
  * @module
  */
-export type Listener = {
-  url: string;
-  host: string;
-  port: number;
-  /** stops listening; `closeActive: false` lets requests in flight finish first */
-  stop(closeActive?: boolean): Promise<void>;
+import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
+import { CLIENT_WATER, SERVER_WATER, watchedSocket } from "./socket-queue.ts";
+
+export type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun };
+
+type UpgradeData = { socket: MessageSocket; opened: (socket: MessageSocket) => void };
+type BunSocket = import("bun").ServerWebSocket<UpgradeData>;
+
+/** Bun's server socket side: `drain` comes each time it has written some of its queue. */
+const websocketHandlers = {
+  open(ws: BunSocket) {
+    const socket = ws.data.socket;
+    socket.send = (data) => ws.send(data) !== 0 && ws.getBufferedAmount() <= SERVER_WATER.high;
+    socket.pause = () => ws.pause();
+    socket.resume = () => ws.resume();
+    socket.close = (code, reason) => ws.close(code, reason);
+    ws.data.opened(socket);
+  },
+  message: (ws: BunSocket, data: string | Uint8Array) => ws.data.socket.onMessage?.(data),
+  drain: (ws: BunSocket) => {
+    if (ws.getBufferedAmount() <= SERVER_WATER.low) ws.data.socket.onDrain?.();
+  },
+  close: (ws: BunSocket, code: number, reason: string) => ws.data.socket.onClose?.(code, reason),
+  binaryType: "uint8array" as const,
+  // A quiet tunnel (a debugger waiting at a breakpoint) stays open: Bun pings an idle peer.
+  idleTimeout: 255,
+  sendPings: true,
 };
 
-export type ServeOptions = {
-  host: string;
-  port: number;
-  maxRequestBodySize: number;
-  fetch: (request: Request, server: unknown) => Response | Promise<Response>;
-};
+/** Upgrades `request` to a WebSocket; `opened` gets it once open. False when `request` is not an upgrade. */
+export function upgradeToWebSocket(server: unknown, request: Request, opened: (socket: MessageSocket) => void): boolean {
+  const notYet = () => {
+    throw new Error("the WebSocket is not open yet");
+  };
+  const socket: MessageSocket = { send: notYet, pause: notYet, resume: notYet, close: notYet };
+  return (server as { upgrade(request: Request, options: { data: UpgradeData }): boolean }).upgrade(request, { data: { socket, opened } });
+}
+
+/**
+ * A client WebSocket with request headers (Bun's extension), open. Bun's client
+ * has no drain event: a full queue is watched through `bufferedAmount`
+ * (docs/development.md "Serving and streaming").
+ */
+export function openWebSocket(url: string, headers: Record<string, string>): Promise<MessageSocket> {
+  const ws = new WebSocket(url, { headers } as unknown as string[]) as WebSocket & { pause(): boolean; resume(): boolean };
+  const socket = watchedSocket(ws, CLIENT_WATER, { pause: () => void ws.pause(), resume: () => void ws.resume() });
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => resolve(socket);
+    ws.onerror = (event) => reject(new Error((event as ErrorEvent).message || "WebSocket failed"));
+    ws.onclose = (event) => reject(new Error(`WebSocket closed (${event.code})`));
+  });
+}
 
 export function listen(options: ServeOptions): Listener {
   const server = Bun.serve({
@@ -27,6 +65,7 @@ export function listen(options: ServeOptions): Listener {
     // --keepalive seconds, well inside this (docs/development.md "Serving and streaming").
     idleTimeout: 255,
     fetch: (request, server) => options.fetch(request, server),
+    websocket: websocketHandlers,
   });
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
@@ -51,17 +90,6 @@ export function execve(file: string, argv: string[], env: Record<string, string 
 export function disableIdleTimeout(server: unknown, request: Request): void {
   (server as { timeout?: (req: Request, seconds: number) => void })?.timeout?.(request, 0);
 }
-
-export type SpawnedRun = {
-  pid: number;
-  stdout: ReadableStream<Uint8Array>;
-  stderr: ReadableStream<Uint8Array>;
-  /** the script's file descriptor 3 (structured records) */
-  channel: ReadableStream<Uint8Array>;
-  /** exit code (128+N when killed by signal N) and the signal's name */
-  exited: Promise<{ code: number; signal: string | null }>;
-  closeChannel(): void;
-};
 
 /**
  * Starts a process as its own session and group leader (so the whole group can
@@ -91,15 +119,6 @@ export function spawnRun(argv: string[], options: { cwd: string; env: Record<str
     },
   };
 }
-
-/** A helper process in a session of its own (the run supervisor): we write its stdin and read its stdout. */
-export type Helper = {
-  pid: number;
-  stdout: ReadableStream<Uint8Array>;
-  exited: Promise<number>;
-  /** writes `text` to its stdin and closes it, unless kept open (it then ends when we exit) */
-  tell(text: string, options?: { keepOpen?: boolean }): void;
-};
 
 export function spawnHelper(argv: string[]): Helper {
   const proc = Bun.spawn(argv, { stdio: ["pipe", "pipe", "inherit"], detached: true });
@@ -140,8 +159,6 @@ export async function becomeSubreaper(): Promise<boolean> {
     return false;
   }
 }
-
-export type Captured = { code: number | null; stdout: string; stderr: string; timedOut: boolean };
 
 /** Runs `argv` to its end (killed after `timeoutMs`) and returns what it printed; throws when it cannot start. */
 export async function runCaptured(argv: string[], options: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<Captured> {

@@ -46,6 +46,7 @@ describe("auth table", () => {
         "POST /v1/runs",
         "GET /v1/runs",
         "GET /v1/runs/:id/output",
+        "GET /v1/runs/:id/tunnel",
         "POST /v1/runs/:id/heartbeat",
         "POST /v1/runs/:id/resume",
         "POST /v1/runs/:id/stop",

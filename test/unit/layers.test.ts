@@ -52,6 +52,18 @@ describe("layers", () => {
   });
 });
 
+test("only src/platform/ names Bun or Deno: no Bun./Deno. reference and no bun or bun:* import elsewhere in src/", () => {
+  const runtimeCall = /\b(?:Bun|Deno)\.|(?:from|import)\s*\(?\s*["']bun(?::[\w-]+)?["']/;
+  const offending = filesUnder(join(root, "src"), (p) => p.endsWith(".ts") && !p.startsWith(join(root, "src", "platform") + "/")).flatMap((file) =>
+    readFileSync(file, "utf8")
+      .split("\n")
+      .map((line, i) => ({ line, i }))
+      .filter(({ line }) => runtimeCall.test(line))
+      .map(({ i }) => `${relative(root, file)}:${i + 1}`),
+  );
+  expect(offending).toEqual([]);
+});
+
 test("nothing in the repository refers to a file outside it (the contract lives in docs/)", () => {
   const texts = filesUnder(root, (p) => /\.(ts|md|py|json|toml)$|\/run$/.test(p) && !p.endsWith("package-lock.json"));
   const outside = /\.\.\/shared|SPEC(\.md| §)|TRAPS(\.md)?\b|STYLE\.md/;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { KegError } from "../../errors.ts";
 import type { Grant, LockStore } from "../../lock/store.ts";
 import type { WaitLine } from "../../lock/wait-line.ts";
-import { disableIdleTimeout } from "../../platform/bun.ts";
+import { disableIdleTimeout } from "../../platform/index.ts";
 import type { RunSpec, StartedInfo } from "../../wire/api.ts";
 import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
 import { EmptyRequestSchema, HeartbeatRequestSchema, KillRequestSchema, OutputQuerySchema, ResumeRequestSchema, RunIdParamSchema } from "../../wire/schemas.ts";

@@ -22,7 +22,8 @@ describe("--timeout", () => {
     const result = await box.run(["python", "run", "sleeper.py", "--timeout", "1"]);
     expect(result).toMatchObject({ code: 124, stdout: "sleeping\n" });
     expect(result.ms).toBeGreaterThanOrEqual(1000);
-    expect(result.ms).toBeLessThan(3000);
+    // Well before the script's own 30 s: the timeout ended it (the bound leaves room for a loaded machine).
+    expect(result.ms).toBeLessThan(10_000);
   });
 
   test.concurrent("a script ignoring SIGTERM is killed 5 s later: exit 137", async () => {
@@ -32,7 +33,7 @@ describe("--timeout", () => {
     const result = await box.run(["python", "run", "stubborn.py", "--timeout", "1"]);
     expect(result).toMatchObject({ code: 137, stdout: "ignoring SIGTERM\n" });
     expect(result.ms).toBeGreaterThanOrEqual(6000);
-    expect(result.ms).toBeLessThan(8000);
+    expect(result.ms).toBeLessThan(15_000);
   });
 });
 

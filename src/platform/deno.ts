@@ -1,0 +1,196 @@
+/**
+ * keg's runtime calls under Deno 2 (`deno run -A`). Where Deno differs from
+ * Bun the difference stays here (docs/development.md "Runtimes"): processes
+ * are started with node:child_process, whose extra stdio pipes give a script
+ * its fd 3 (Deno.Command has only three); a WebSocket upgrade's response is
+ * swapped in for the route's; exec and prctl go through Deno's FFI.
+ * @module
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { constants } from "node:os";
+import { Readable } from "node:stream";
+import { CLIENT_WATER, watchedSocket } from "./socket-queue.ts";
+import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
+
+type FfiSymbol = { parameters: string[]; result: string };
+type ServeInfo = { remoteAddr: { hostname: string } };
+
+/** The few Deno APIs keg uses, typed here (the project's types are Bun's). */
+type DenoApi = {
+  serve(
+    options: { hostname: string; port: number; signal: AbortSignal; onListen(addr: { port: number }): void },
+    handler: (request: Request, info: ServeInfo) => Response | Promise<Response>,
+  ): { addr: { port: number }; shutdown(): Promise<void>; finished: Promise<void> };
+  upgradeWebSocket(request: Request, options?: { idleTimeout?: number }): { socket: WebSocket; response: Response };
+  execPath(): string;
+  mainModule: string;
+  dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): { symbols: Record<keyof S, (...args: unknown[]) => number>; close(): void };
+  UnsafePointer: { of(buffer: Uint8Array): unknown; value(pointer: unknown): bigint | number };
+};
+const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
+
+/** What a handler's opaque `server` is under Deno: the connection's info, and the upgrade answer once there is one. */
+type RequestContext = { info: ServeInfo; upgrade?: Response };
+
+export function listen(options: ServeOptions): Listener {
+  const abort = new AbortController();
+  // Deno's server has no body cap (Bun's maxRequestBodySize) and closes no
+  // connection for idleness mid-response: the agent's own limits apply alone.
+  const server = Deno.serve({ hostname: options.host, port: options.port, signal: abort.signal, onListen() {} }, async (request, info) => {
+    const context: RequestContext = { info };
+    const response = await options.fetch(request, context);
+    return context.upgrade ?? response;
+  });
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${host}:${server.addr.port}`,
+    host: options.host,
+    port: server.addr.port,
+    async stop(closeActive = true) {
+      if (!closeActive) return server.shutdown();
+      abort.abort();
+      await server.finished;
+    },
+  };
+}
+
+/**
+ * Deno answers an upgrade with a response the handler must return: it is kept
+ * on the request's context and listen() returns it instead of the route's.
+ */
+export function upgradeToWebSocket(server: unknown, request: Request, opened: (socket: MessageSocket) => void): boolean {
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return false;
+  // Deno pings a quiet peer every idleTimeout seconds and closes it only when no pong comes.
+  const { socket: ws, response } = Deno.upgradeWebSocket(request, { idleTimeout: 255 });
+  (server as RequestContext).upgrade = response;
+  // Deno's sockets cannot stop reading: pause and resume do nothing.
+  const socket = watchedSocket(ws, CLIENT_WATER, { pause() {}, resume() {} });
+  ws.addEventListener("open", () => opened(socket));
+  return true;
+}
+
+export function openWebSocket(url: string, headers: Record<string, string>): Promise<MessageSocket> {
+  const ws = new WebSocket(url, { headers } as unknown as string[]);
+  const socket = watchedSocket(ws, CLIENT_WATER, { pause() {}, resume() {} });
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => resolve(socket);
+    ws.onerror = (event) => reject(new Error((event as ErrorEvent).message || "WebSocket failed"));
+    ws.onclose = (event) => reject(new Error(`WebSocket closed (${event.code})`));
+  });
+}
+
+export function peerAddress(server: unknown, _request: Request): string | undefined {
+  return (server as RequestContext | undefined)?.info?.remoteAddr?.hostname;
+}
+
+export function disableIdleTimeout(_server: unknown, _request: Request): void {}
+
+const cString = (text: string) => new TextEncoder().encode(`${text}\0`);
+
+/** A NULL-terminated array of C strings; `keep` holds the strings so they outlive the call. */
+function cStringArray(texts: string[], keep: Uint8Array[]): BigUint64Array {
+  const pointers = new BigUint64Array(texts.length + 1);
+  texts.forEach((text, at) => {
+    const bytes = cString(text);
+    keep.push(bytes);
+    pointers[at] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
+  });
+  return pointers;
+}
+
+/** Deno has no process.execve: libc's, through FFI. */
+export function execve(file: string, argv: string[], env: Record<string, string | undefined>): never {
+  const libc = Deno.dlopen("libc.so.6", { execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" } });
+  const keep: Uint8Array[] = [];
+  const envp = Object.entries(env).flatMap(([key, value]) => (value === undefined ? [] : [`${key}=${value}`]));
+  libc.symbols.execve(cString(file), new Uint8Array(cStringArray(argv, keep).buffer), new Uint8Array(cStringArray(envp, keep).buffer));
+  libc.close();
+  throw new Error(`execve of ${file} failed`);
+}
+
+const asWeb = (stream: Readable | null | undefined) => Readable.toWeb(stream!) as unknown as ReadableStream<Uint8Array>;
+
+/** A child's end, as Bun reports it: 128+N when signal N killed it. */
+function exitOf(proc: ChildProcess): Promise<{ code: number; signal: string | null }> {
+  return new Promise((resolve) =>
+    proc.once("exit", (code, signal) => resolve({ code: code ?? 128 + (constants.signals[signal as NodeJS.Signals] ?? 0), signal: signal ?? null })),
+  );
+}
+
+/** node:child_process reports a failed start as an event; Bun.spawn throws, and so does this. */
+function started(proc: ChildProcess, argv: string[]): ChildProcess {
+  if (proc.pid === undefined) throw new Error(`no such file or not executable: ${argv[0]}`);
+  return proc;
+}
+
+/** The record channel is a fourth stdio pipe of node:child_process (Deno.Command has no extra pipes). */
+export function spawnRun(argv: string[], options: { cwd: string; env: Record<string, string> }): SpawnedRun {
+  const proc = started(spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe", "pipe"], detached: true }), argv);
+  const fd3 = proc.stdio[3] as Readable;
+  return {
+    pid: proc.pid!,
+    stdout: asWeb(proc.stdout),
+    stderr: asWeb(proc.stderr),
+    channel: asWeb(fd3),
+    exited: exitOf(proc),
+    closeChannel: () => fd3.destroy(),
+  };
+}
+
+export function spawnHelper(argv: string[]): Helper {
+  const proc = started(spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "inherit"], detached: true }), argv);
+  return {
+    pid: proc.pid!,
+    stdout: asWeb(proc.stdout),
+    exited: exitOf(proc).then((exit) => exit.code),
+    tell(text, options) {
+      proc.stdin!.write(text);
+      if (!options?.keepOpen) proc.stdin!.end();
+    },
+  };
+}
+
+/** `deno run -A <entry>` again, with the config the agent was started with (its node_modules). */
+export function selfCommand(): string[] {
+  return [Deno.execPath(), "run", "-A", "--quiet", new URL(Deno.mainModule).pathname];
+}
+
+const PR_SET_CHILD_SUBREAPER = 36;
+
+export async function becomeSubreaper(): Promise<boolean> {
+  if (process.platform !== "linux") return false;
+  try {
+    const libc = Deno.dlopen("libc.so.6", { prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" } });
+    const ok = libc.symbols.prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n) === 0;
+    libc.close();
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
+export function runCaptured(argv: string[], options: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<Captured> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill("SIGKILL");
+    }, options.timeoutMs);
+    const texts = { stdout: "", stderr: "" };
+    proc.stdout!.setEncoding("utf8").on("data", (text: string) => (texts.stdout += text));
+    proc.stderr!.setEncoding("utf8").on("data", (text: string) => (texts.stderr += text));
+    proc.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    proc.once("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: signal ? null : code, ...texts, timedOut });
+    });
+  });
+}
+
+/** Deno has no lazy file Blob (Bun.file): the file is read whole (an agent binary, for `keg update`). */
+export const fileBody = (path: string): Blob => new Blob([readFileSync(path)]);

@@ -1,0 +1,84 @@
+/**
+ * What keg asks of its runtime: serving, WebSockets, processes, exec. Bun's
+ * and Deno's implementations (bun.ts, deno.ts) both satisfy `Platform`;
+ * index.ts picks one at start-up (docs/development.md "Runtimes").
+ * @module
+ */
+export type Listener = {
+  url: string;
+  host: string;
+  port: number;
+  /** stops listening; `closeActive: false` lets requests in flight finish first */
+  stop(closeActive?: boolean): Promise<void>;
+};
+
+export type ServeOptions = {
+  host: string;
+  port: number;
+  maxRequestBodySize: number;
+  /** `server` is opaque: hand it back to upgradeToWebSocket, peerAddress, disableIdleTimeout */
+  fetch: (request: Request, server: unknown) => Response | Promise<Response>;
+};
+
+/**
+ * One WebSocket, server or client side, with flow control: `send` answers
+ * false once the socket holds more than it has written, and `onDrain` says
+ * when to send again (docs/api.md "Tunnels").
+ */
+export type MessageSocket = {
+  send(data: Uint8Array | string): boolean;
+  /** stop reading from the network: the peer then feels TCP backpressure */
+  pause(): void;
+  resume(): void;
+  close(code?: number, reason?: string): void;
+  onMessage?: (data: Uint8Array | string) => void;
+  onDrain?: () => void;
+  onClose?: (code: number, reason: string) => void;
+};
+
+export type SpawnedRun = {
+  pid: number;
+  stdout: ReadableStream<Uint8Array>;
+  stderr: ReadableStream<Uint8Array>;
+  /** the script's file descriptor 3 (structured records) */
+  channel: ReadableStream<Uint8Array>;
+  /** exit code (128+N when killed by signal N) and the signal's name */
+  exited: Promise<{ code: number; signal: string | null }>;
+  closeChannel(): void;
+};
+
+/** A helper process in a session of its own (the run supervisor): we write its stdin and read its stdout. */
+export type Helper = {
+  pid: number;
+  stdout: ReadableStream<Uint8Array>;
+  exited: Promise<number>;
+  /** writes `text` to its stdin and closes it, unless kept open (it then ends when we exit) */
+  tell(text: string, options?: { keepOpen?: boolean }): void;
+};
+
+export type Captured = { code: number | null; stdout: string; stderr: string; timedOut: boolean };
+
+export type Platform = {
+  listen(options: ServeOptions): Listener;
+  /** Upgrades `request` to a WebSocket; `opened` gets it once open. False when `request` is not an upgrade. */
+  upgradeToWebSocket(server: unknown, request: Request, opened: (socket: MessageSocket) => void): boolean;
+  /** A client WebSocket with request headers, open. */
+  openWebSocket(url: string, headers: Record<string, string>): Promise<MessageSocket>;
+  /** The address of the client of `request`, when the server knows it. */
+  peerAddress(server: unknown, request: Request): string | undefined;
+  /** Lets one long streamed response outlive the idle timeout. */
+  disableIdleTimeout(server: unknown, request: Request): void;
+  /** Replaces this process's image with `file`, keeping its pid. Returns only on failure. */
+  execve(file: string, argv: string[], env: Record<string, string | undefined>): never;
+  /** Starts a process as its own session and group leader with a fourth pipe as its fd 3; throws when it cannot start. */
+  spawnRun(argv: string[], options: { cwd: string; env: Record<string, string> }): SpawnedRun;
+  spawnHelper(argv: string[]): Helper;
+  /** The command that re-enters this program (compiled: the binary itself). */
+  selfCommand(): string[];
+  /** Makes this process a child subreaper (Linux); false where the call is not available. */
+  becomeSubreaper(): Promise<boolean>;
+  /** Runs `argv` to its end (killed after `timeoutMs`) and returns what it printed; throws when it cannot start. */
+  runCaptured(argv: string[], options: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<Captured>;
+  /** A file as a request body, streamed from disk. */
+  fileBody(path: string): Blob;
+};
