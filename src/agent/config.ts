@@ -24,4 +24,6 @@ export type AgentConfig = {
   containerRuntime?: string;
   /** devices passed into containers */
   containerDevices: string[];
+  /** an attached run whose client's connection dropped is kept this long for it to come back (docs/usage.md "Connection blips") */
+  reconnectGraceSeconds: number;
 };

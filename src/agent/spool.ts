@@ -7,7 +7,7 @@
  * a frame boundary.
  * @module
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writeSync, writevSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, writeSync, writevSync } from "node:fs";
 import { join } from "node:path";
 import { HEADER_BYTES } from "../wire/frames.ts";
 
@@ -189,4 +189,23 @@ export function wholeFrames(data: Uint8Array): number {
     if (length === undefined || offset + length > data.length) return offset;
     offset += length;
   }
+}
+
+/**
+ * Whether a follower may resume reading at `offset`: a frame boundary the
+ * spool has reached, or a point before its oldest kept segment (the reader
+ * then reports the gap as dropped).
+ */
+export function isResumeOffset(dir: string, offset: number): boolean {
+  const segments = listSegments(dir);
+  if (!segments.length || offset <= segments[0]!.start) return true;
+  const segment = segments.findLast((s) => s.start <= offset)!;
+  let data: Buffer;
+  try {
+    data = readFileSync(segment.path);
+  } catch {
+    return true; // deleted under us: the reader jumps over the gap
+  }
+  const at = offset - segment.start;
+  return at <= data.length && wholeFrames(data.subarray(0, at)) === at;
 }

@@ -78,7 +78,7 @@ function planEntries(entries: ZipEntry[], root: string, maxEntries: number, maxB
   const dirs = new Set<string>();
   for (const entry of entries) {
     const refuse = (reason: string) => refused(`Upload refused: entry '${printable(entry.path)}' ${reason}. Nothing was unpacked.`);
-    const reason = relativePathProblem(entry.path) ?? kindProblem(entry);
+    const reason = relativePathProblem(entry.path) ?? headerProblem(entry) ?? kindProblem(entry);
     if (reason) throw refuse(reason);
     const isDir = entry.path.endsWith("/");
     const name = isDir ? entry.path.slice(0, -1) : entry.path;
@@ -107,6 +107,16 @@ function planEntries(entries: ZipEntry[], root: string, maxEntries: number, maxB
   return plan;
 }
 
+
+/**
+ * unzipper leaves a size or offset undefined when the central directory says
+ * "in the ZIP64 extra" (0xffffffff) and no such extra is there: refused
+ * before any arithmetic turns it into NaN (an unchecked size, a read at NaN).
+ */
+function headerProblem(entry: ZipEntry): string | undefined {
+  const numbers = [entry.offsetToLocalFileHeader, entry.compressedSize, entry.uncompressedSize];
+  return numbers.every((n) => Number.isSafeInteger(n) && n >= 0) ? undefined : "has a damaged header (a size or offset that is not a number)";
+}
 
 function kindProblem(entry: ZipEntry): string | undefined {
   if (((entry.externalFileAttributes >>> 16) & S_IFMT) === S_IFLNK) return "is a symbolic link";

@@ -72,8 +72,13 @@ export class DownloadWriter {
     }
   }
 
+  /** Drops the file being received, if any (a broken stream; the box sends it again after a reconnection). */
   abort(): void {
     this.gunzip?.destroy();
+    this.gunzip = undefined;
+    this.progress?.finish();
+    this.progress = undefined;
     if (this.temp) rmSync(this.temp, { force: true });
+    this.temp = "";
   }
 }

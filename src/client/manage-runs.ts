@@ -10,8 +10,8 @@ import { postJson, request } from "./http.ts";
 import { onInterrupt } from "./interrupts.ts";
 import type { Forwards } from "./forwards.ts";
 import { OutputPrinter } from "./output-printer.ts";
+import { ResumableStream } from "./resume.ts";
 import type { PortSpec } from "./port-spec.ts";
-import { readFrames } from "./read-frames.ts";
 
 export async function killRun(box: Box, id: string, signal = "SIGTERM"): Promise<number> {
   const name = signal.toUpperCase().startsWith("SIG") ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
@@ -40,9 +40,11 @@ export async function reattach(box: Box, id: string, ports: PortSpec[] = []): Pr
   try {
     const response = await request(box, `/v1/runs/${encodeURIComponent(id)}/output`, { timeoutMs: 10_000 });
     const printer = new OutputPrinter();
+    const stream = new ResumableStream(box);
+    stream.resumeOutput(id);
     let code: number | undefined;
     try {
-      for await (const frame of readFrames(response)) {
+      for await (const frame of stream.frames(response)) {
         if (await printer.show(frame)) continue;
         if (frame.type === Frame.exit) {
           code = frame.payload.code;

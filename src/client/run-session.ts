@@ -19,7 +19,7 @@ import { postJson } from "./http.ts";
 import { onInterrupt } from "./interrupts.ts";
 import { OutputPrinter } from "./output-printer.ts";
 import { postRun } from "./post-run.ts";
-import { readFrames } from "./read-frames.ts";
+import { ResumableStream, ResumeRefused } from "./resume.ts";
 import { WaitingDisplay } from "./waiting.ts";
 
 export type SessionOptions = { outputFile?: string; cwd: string; forwards?: Forwards };
@@ -43,6 +43,8 @@ class AttachedRun {
   private readonly heartbeat: Heartbeat;
   private readonly printer: OutputPrinter;
   private readonly downloads: DownloadWriter;
+  /** the run's frames across connection blips (docs/usage.md "Connection blips") */
+  private readonly stream: ResumableStream;
   private readonly forwards?: Forwards;
 
   constructor(
@@ -55,6 +57,17 @@ class AttachedRun {
     // `keg … | head`: the reader of our stdout left; stop the run and end as SIGPIPE would.
     this.printer = new OutputPrinter(options.outputFile, () => this.stopOnBox());
     this.downloads = new DownloadWriter(options.cwd);
+    this.stream = new ResumableStream(box, {
+      // The box sends every download again after a reconnection.
+      onBreak: () => {
+        this.downloads.abort();
+        this.failedDownloads.length = 0;
+      },
+      // A stop asked for while the box was out of reach may not have arrived.
+      onResumed: () => {
+        if (this.interrupt || this.printer.stdoutGone) this.stopOnBox();
+      },
+    });
   }
 
   async run(spec: RunSpec, zip: Uint8Array): Promise<number> {
@@ -71,9 +84,13 @@ class AttachedRun {
       this.answered = true;
       let cut: Error | undefined;
       try {
-        for await (const frame of readFrames(response)) await this.handle(frame);
+        for await (const frame of this.stream.frames(response)) await this.handle(frame);
       } catch (error) {
         this.downloads.abort();
+        if (error instanceof ResumeRefused) {
+          printError(error.message);
+          return EXIT_UNKNOWN;
+        }
         if (error instanceof KegError) throw error; // a refusal after waiting in line
         cut = error as Error;
       }
@@ -111,6 +128,7 @@ class AttachedRun {
         this.started = frame.payload;
         if (this.interrupt || this.printer.stdoutGone) this.stopOnBox();
         this.heartbeat.start(frame.payload);
+        this.stream.resumeCycle(frame.payload);
         this.forwards?.bind(this.box, frame.payload.id);
         return;
       case Frame.exit:

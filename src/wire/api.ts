@@ -3,7 +3,7 @@ import type { ErrorCode } from "../errors.ts";
 import type { RunSpec } from "./schemas.ts";
 
 // Request bodies are typed by their schemas; import these names from here (types only, no valibot at run time).
-export type { HeartbeatRequest, HistoryQuery, KillRequest, LockRequest, RunSpec, UnlockRequest } from "./schemas.ts";
+export type { HeartbeatRequest, HistoryQuery, KillRequest, LockRequest, OutputQuery, ResumeRequest, RunSpec, UnlockRequest } from "./schemas.ts";
 
 export type ErrorBody = { error: { code: ErrorCode; message: string } };
 

@@ -37,8 +37,12 @@ export type ExitInfo = {
   ended: string;
 };
 
-/** `started`: the run started; heartbeat its generation every `keepalive` s unless `forced`. */
-export type StartedInfo = { id: string; generation: number; keepalive: number; forced: boolean };
+/**
+ * `started`: the run started; heartbeat its generation every `keepalive` s
+ * unless `forced`. After a dropped connection the box keeps the run for
+ * `reconnect_grace` s (absent from older agents).
+ */
+export type StartedInfo = { id: string; generation: number; keepalive: number; forced: boolean; reconnect_grace?: number };
 
 /** `file`: a download begins; `gzip` says the file itself is gzip (sent as it is). */
 export type FileInfo = { path: string; size: number; gzip: boolean };
@@ -87,6 +91,13 @@ export type FrameOf<T extends FrameType> = { type: T; payload: FramePayloads[T] 
 export type TypedFrame = { [T in FrameType]: FrameOf<T> }[FrameType];
 
 export const HEADER_BYTES = 5;
+
+/**
+ * The frames a run's spool holds, so the bytes of these frames received (plus
+ * the bytes a `dropped` frame skipped) are the offset a follower resumes at
+ * (docs/api.md "Resuming").
+ */
+export const SPOOLED_FRAMES: ReadonlySet<number> = new Set([Frame.stdout, Frame.stderr, Frame.record, Frame.exit]);
 /** Largest payload accepted: one record of up to 16 MiB plus its encoder byte. */
 export const MAX_PAYLOAD = 16 * 1024 * 1024 + 1;
 

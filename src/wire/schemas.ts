@@ -58,6 +58,20 @@ export const HistoryQuerySchema = v.object({
   ),
 });
 
+/** A byte offset in a run's output (docs/api.md "Resuming"). */
+const byteOffset = v.message(v.pipe(v.number(), v.safeInteger(), v.minValue(0)), "a byte offset (an integer ≥ 0)");
+
+/** GET /v1/runs/:id/output?from= */
+export const OutputQuerySchema = v.object({
+  from: v.optional(
+    v.message(v.pipe(v.string(), v.regex(/^\d{1,15}$/), v.transform(Number)), "a byte offset (an integer ≥ 0)"),
+    "0",
+  ),
+});
+
+/** POST /v1/runs/:id/resume: the attached cycle of this grant, from this output offset. */
+export const ResumeRequestSchema = jsonObject({ generation: positiveInteger, from: byteOffset });
+
 /** POST /v1/update?sha256=…: the body is the new keg-agent binary (docs/api.md "Updating"). */
 export const UpdateQuerySchema = v.object({
   sha256: v.message(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)), "the binary's SHA-256 as 64 lowercase hex digits"),
@@ -119,4 +133,6 @@ export type HeartbeatRequest = v.InferOutput<typeof HeartbeatRequestSchema>;
 export type KillRequest = v.InferOutput<typeof KillRequestSchema>;
 export type HistoryQuery = v.InferOutput<typeof HistoryQuerySchema>;
 export type RunSpec = v.InferOutput<typeof RunSpecSchema>;
+export type OutputQuery = v.InferOutput<typeof OutputQuerySchema>;
+export type ResumeRequest = v.InferOutput<typeof ResumeRequestSchema>;
 export type UpdateQuery = v.InferInput<typeof UpdateQuerySchema>;

@@ -48,6 +48,7 @@ describe("auth table", () => {
         "GET /v1/runs/:id/output",
         "GET /v1/runs/:id/tunnel",
         "POST /v1/runs/:id/heartbeat",
+        "POST /v1/runs/:id/resume",
         "POST /v1/runs/:id/stop",
         "POST /v1/runs/:id/kill",
         "POST /v1/runs/kill-all",

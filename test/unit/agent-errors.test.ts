@@ -31,6 +31,7 @@ describe("error table", () => {
     for (const [method, path, body] of [
       ["GET", `/v1/runs/${id}/output`, undefined],
       ["POST", `/v1/runs/${id}/heartbeat`, { generation: 1 }],
+      ["POST", `/v1/runs/${id}/resume`, { generation: 1, from: 0 }],
       ["POST", `/v1/runs/${id}/stop`, {}],
       ["POST", `/v1/runs/${id}/kill`, { signal: "SIGTERM" }],
     ] as const) {

@@ -186,6 +186,23 @@ describe("corrupt zips", () => {
     expect((await refusal()).message).toStartWith("Upload refused: not a valid zip ('big.bin' does not ");
   });
 
+  // Found by the reliability suite's zip fuzzing (docs/reliability.md): unzipper left the offset undefined, the read was at NaN, a 500.
+  test("an entry whose offset or size says ZIP64 without a ZIP64 extra is refused with a 400, not an internal error", async () => {
+    for (const field of [42, 20, 24]) {
+      const zip = Buffer.from(zipSync({ "first.txt": strToU8("one"), "second.txt": strToU8("two") }, { level: 0 }));
+      // The second central directory record: its local header offset (42), compressed (20) or uncompressed size (24).
+      const central = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+      zip.writeUInt32LE(0xffffffff, central + field);
+      writeFileSync(zipPath, zip);
+      const error = await refusal();
+      expect({ field, status: error.status, message: error.message }).toEqual({
+        field,
+        status: 400,
+        message: "Upload refused: entry 'second.txt' has a damaged header (a size or offset that is not a number). Nothing was unpacked.",
+      });
+    }
+  });
+
   test("an entry that lies about its size is cut off at the declared size", async () => {
     const zip = Buffer.from(zipSync({ "big.bin": new Uint8Array(100_000) }));
     // Central directory uncompressed size (offset 24 in the record) claims 10 bytes.

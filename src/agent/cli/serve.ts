@@ -23,6 +23,7 @@ export const serveArgs = {
   "log-format": { type: "string", description: "the agent's log lines on stderr: text or json (text)", valueHint: "FORMAT" },
   "container-runtime": { type: "string", description: "podman or docker for --image runs (the first that answers)", valueHint: "PATH" },
   "container-device": { type: "string", multiple: true, description: "a device passed into --image containers (repeatable)", valueHint: "PATH" },
+  "reconnect-grace": { type: "string", description: "seconds an attached run waits for its dropped client to come back before it is stopped (15)", valueHint: "SECONDS" },
 } as const satisfies ArgDefs;
 
 export type ServeArgs = ArgValues<typeof serveArgs>;
@@ -59,6 +60,7 @@ export function configFromArgs(args: ServeArgs): AgentConfig {
     logFormat: logFormat(args["log-format"]),
     containerRuntime: args["container-runtime"],
     containerDevices: args["container-device"],
+    reconnectGraceSeconds: positive("reconnect-grace", 15),
   };
 }
 

@@ -13,7 +13,8 @@ import type { WaitLine } from "../../lock/wait-line.ts";
 import { disableIdleTimeout } from "../../platform/index.ts";
 import type { RunSpec, StartedInfo } from "../../wire/api.ts";
 import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
-import { EmptyRequestSchema, HeartbeatRequestSchema, KillRequestSchema, RunIdParamSchema } from "../../wire/schemas.ts";
+import { EmptyRequestSchema, HeartbeatRequestSchema, KillRequestSchema, OutputQuerySchema, ResumeRequestSchema, RunIdParamSchema } from "../../wire/schemas.ts";
+import { AttachedCycles } from "../attached-cycles.ts";
 import type { AuthEnv } from "../auth.ts";
 import type { AgentConfig } from "../config.ts";
 import { ContainerRuntime, containerPlan } from "../container.ts";
@@ -24,7 +25,7 @@ import { runPaths, type RunPlan } from "../run-files.ts";
 import { asRunUser, runUserOf } from "../run-user.ts";
 import { baseEnv } from "../script-env.ts";
 import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
-import { SpoolReader } from "../spool.ts";
+import { isResumeOffset, SpoolReader } from "../spool.ts";
 import { unpackUpload } from "../unpack.ts";
 import { readSpec, saveUpload, type BodyReader } from "../upload.ts";
 import { smallJsonBody, valid } from "./validate.ts";
@@ -80,9 +81,16 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: 
   return { ...run, argv: asRunUser(user, run.argv) };
 }
 
+/** `from` where a follower may resume, or the 400 saying it may not (docs/api.md "Resuming"). */
+function resumeOffset(live: LiveRun, from: number): number {
+  if (!isResumeOffset(runPaths(live.dir).spool, from))
+    throw new KegError("bad_request", `Bad query: from must be a frame boundary the output of run ${live.id} has reached.`);
+  return from;
+}
+
 /** A run's frames from `from`, live until its exit frame; then nothing more. */
-async function* outputFrames(live: LiveRun, runs: RunManager, keepaliveMs: number): AsyncGenerator<Uint8Array> {
-  const reader = new SpoolReader(runPaths(live.dir).spool);
+async function* outputFrames(live: LiveRun, runs: RunManager, keepaliveMs: number, from = 0): AsyncGenerator<Uint8Array> {
+  const reader = new SpoolReader(runPaths(live.dir).spool, from);
   let lastSent = Date.now();
   for (;;) {
     const { dropped, data } = reader.read();
@@ -116,6 +124,7 @@ export function runRoutes(deps: RunDeps) {
   const app = new Hono<AuthEnv & { Bindings: { server?: unknown } }>();
   const keepaliveMs = config.keepaliveSeconds * 1000;
   const containers = new ContainerRuntime(config);
+  const cycles = new AttachedCycles(config.reconnectGraceSeconds, runs, locks);
 
   /** Receives and unpacks the upload into a new run folder (removed again on failure). */
   async function receiveUpload(reader: BodyReader, rest: Uint8Array, id: string): Promise<string> {
@@ -156,12 +165,24 @@ export function runRoutes(deps: RunDeps) {
 
   /** The attached cycle: started, output, exit, downloads, then the end once the lock is released. */
   async function* cycle(live: LiveRun, spec: RunSpec, grant: Grant) {
-    const started: StartedInfo = { id: live.id, generation: grant.generation, keepalive: config.keepaliveSeconds, forced: grant.forced };
+    const started: StartedInfo = {
+      id: live.id,
+      generation: grant.generation,
+      keepalive: config.keepaliveSeconds,
+      forced: grant.forced,
+      reconnect_grace: config.reconnectGraceSeconds,
+    };
     yield encodeJsonFrame(Frame.started, started);
-    yield* outputFrames(live, runs, keepaliveMs);
+    yield* restOfCycle(live, spec.downloads, grant, 0);
+  }
+
+  /** The cycle after `started`, from output offset `from`: what a resuming client gets too. */
+  async function* restOfCycle(live: LiveRun, downloads: string[], grant: Grant, from: number) {
+    yield* outputFrames(live, runs, keepaliveMs, from);
     const work = runPaths(live.dir).work;
-    for (const wanted of spec.downloads) yield* downloadFrames(work, wanted, () => grant.forced || locks.isCurrent(grant.generation));
+    for (const wanted of downloads) yield* downloadFrames(work, wanted, () => grant.forced || locks.isCurrent(grant.generation));
     const released = await runs.finishCycle(live);
+    cycles.ended(live.id, released);
     yield encodeJsonFrame(Frame.end, { released });
   }
 
@@ -190,9 +211,9 @@ export function runRoutes(deps: RunDeps) {
         throw error;
       }
       if (spec.detach) return c.json({ id, generation: grant.generation });
-      const gone = () => runs.clientGone(live);
+      const gone = cycles.begin(live, spec.downloads, grant);
       // A client that left during the upload or unpacking aborted before this listener existed.
-      if (signal.aborted) gone();
+      if (signal.aborted) cycles.abandonNow(id);
       else signal.addEventListener("abort", gone);
       return new Response(frameStream(cycle(live, spec, grant), gone), { headers: frameHeaders });
     }
@@ -208,9 +229,9 @@ export function runRoutes(deps: RunDeps) {
       throw error;
     }
     let live: LiveRun | undefined;
-    const gone = () => {
-      if (live) runs.clientGone(live);
-    };
+    let leave: (() => void) | undefined;
+    // Before the run started, a client that goes away only loses its place in line.
+    const gone = () => leave?.();
     async function* waitThenRun() {
       const release = (grant: Grant) => grant.forced || locks.releaseCommand(grant.generation);
       let grant: Grant | undefined;
@@ -218,12 +239,13 @@ export function runRoutes(deps: RunDeps) {
         grant = early ?? (yield* queueFrames(lines.command.wait(acquire, spec.wait!, signal, release)));
         yield* pythonNotices(deps.python, spec);
         live = await startRun(dir, id, user, spec, grant);
+        if (!spec.detach) leave = cycles.begin(live, spec.downloads, grant);
       } catch (error) {
         if (grant) release(grant);
         rmSync(dir, { recursive: true, force: true });
         throw error;
       }
-      if (signal.aborted) gone();
+      if (signal.aborted) cycles.abandonNow(id);
       else signal.addEventListener("abort", gone);
       if (spec.detach) yield encodeJsonFrame(Frame.result, { id });
       else yield* cycle(live, spec, grant);
@@ -235,19 +257,46 @@ export function runRoutes(deps: RunDeps) {
 
   const runId = valid("param", RunIdParamSchema);
 
-  app.get("/:id/output", runId, (c) => {
+  app.get("/:id/output", runId, valid("query", OutputQuerySchema), (c) => {
     const { id } = c.req.valid("param");
     const live = runs.get(id);
     if (!live) {
       runs.record(id); // 404 for an unknown id
       throw new KegError("not_found", `Run '${id}' is no longer followable (the agent restarted before it ended).`);
     }
+    const from = resumeOffset(live, c.req.valid("query").from);
     disableIdleTimeout(c.env?.server, c.req.raw);
     async function* follow() {
-      yield* outputFrames(live!, runs, keepaliveMs);
+      yield* outputFrames(live!, runs, keepaliveMs, from);
       yield encodeJsonFrame(Frame.end, { released: false });
     }
     return new Response(frameStream(follow()), { headers: frameHeaders });
+  });
+
+  // A client whose connection dropped comes back for the rest of its attached cycle (docs/api.md "Resuming").
+  app.post("/:id/resume", runId, smallJsonBody, valid("json", ResumeRequestSchema), (c) => {
+    const { generation, from } = c.req.valid("json");
+    const resumed = cycles.resume(c.req.valid("param").id, generation, c.get("user"));
+    const live = "open" in resumed ? resumed.open.live : resumed.over.live;
+    let offset: number;
+    try {
+      offset = resumeOffset(live, from);
+    } catch (error) {
+      if ("open" in resumed) resumed.leave();
+      throw error;
+    }
+    disableIdleTimeout(c.env?.server, c.req.raw);
+    if ("over" in resumed) {
+      const { released } = resumed.over;
+      const replay = async function* () {
+        yield* outputFrames(live, runs, keepaliveMs, offset);
+        yield encodeJsonFrame(Frame.end, { released: await released });
+      };
+      return new Response(frameStream(replay()), { headers: frameHeaders });
+    }
+    const { open, leave } = resumed;
+    c.req.raw.signal.addEventListener("abort", leave);
+    return new Response(frameStream(restOfCycle(live, open.downloads, open.grant, offset), leave), { headers: frameHeaders });
   });
 
   app.post("/:id/heartbeat", runId, smallJsonBody, valid("json", HeartbeatRequestSchema), (c) => {

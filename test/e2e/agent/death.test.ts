@@ -17,7 +17,8 @@ time.sleep(60)
 `;
 
 test.concurrent("the agent SIGKILLed: its attached run is stopped within seconds, no restart needed", async () => {
-  await using box = await runBox();
+  // keg tries to reconnect for the grace plus a few seconds before it gives up (docs/usage.md "Connection blips").
+  await using box = await runBox({}, { args: ["--reconnect-grace", "1"] });
   const pidFile = box.dir.join("pid");
   await Bun.write(box.dir.join("sleep.py"), sleeper(pidFile));
   const keg = box.spawn(["python", "run", "sleep.py"]);

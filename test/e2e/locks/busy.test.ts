@@ -77,7 +77,8 @@ describe("the command lock", () => {
   });
 
   test.concurrent("released within a few seconds after the keg CLI is SIGKILLed, and the run is stopped", async () => {
-    await using box = await lockBox(["alice", "bob"]);
+    // A client gone for good looks like a blip until the grace is over (docs/usage.md "Connection blips").
+    await using box = await lockBox(["alice", "bob"], { args: ["--reconnect-grace", "1"] });
     const { alice, bob } = box.users;
     await using held = alice.start(["python", "run", "quiet.py", "600"]);
     await held.out.waitFor(/^ready\n/);

@@ -13,6 +13,9 @@ import { until } from "../../helpers/until.ts";
 
 setDefaultTimeout(60_000);
 
+/** The agent stops a run whose client left after this grace (docs/usage.md "Connection blips"). */
+const SHORT_GRACE = ["--reconnect-grace", "1"];
+
 describe("--timeout", () => {
   test.concurrent("a sleeper gets SIGTERM after 1 s: exit 124", async () => {
     await using box = await runBox({ "sleeper.py": "import time\nprint('sleeping')\ntime.sleep(30)\n" });
@@ -91,7 +94,8 @@ describe("stopping a run from the CLI side", () => {
   });
 
   test.concurrent("keg killed with SIGKILL mid-run: the agent stops the run within a few seconds", async () => {
-    await using box = await runBox();
+    // A client gone for good looks like a blip until the grace is over (docs/usage.md "Connection blips").
+    await using box = await runBox({}, { args: SHORT_GRACE });
     const pidFile = box.dir.join("pid");
     await Bun.write(
       box.dir.join("chatty.py"),
@@ -120,7 +124,8 @@ describe("stopping a run from the CLI side", () => {
 
 describe("a lost stream (docs/cli.md 'Exit codes')", () => {
   test.concurrent("the agent dies mid-run: keg exits 255 and says the exit code is unknown", async () => {
-    await using box = await runBox();
+    // keg tries to reconnect for the grace plus a few seconds before it gives up.
+    await using box = await runBox({}, { args: SHORT_GRACE });
     const pidFile = box.dir.join("pid");
     await Bun.write(
       box.dir.join("loop.py"),
