@@ -14,8 +14,13 @@ export type PackEntry = { zipPath: string; source: string; text?: string };
 
 export type PackInput = { runnable?: string; addFiles: string[]; entries?: PackEntry[] };
 
+/** The zip as the pieces it was made in: sent one after the other, never copied into one buffer. */
+export type Upload = { parts: Uint8Array[]; size: number };
+
 export type PackResult = {
-  zip: Uint8Array;
+  upload: Upload;
+  /** the whole zip in one buffer (made on first use: tests and small tools) */
+  readonly zip: Uint8Array;
   /** the script's path in the zip (`name.py` or `main.py`); "" when only add-files were packed */
   entry: string;
   files: number;
@@ -64,7 +69,18 @@ export async function packUpload(input: PackInput): Promise<PackResult> {
 
   // node:zlib costs milliseconds to load: only when some file is worth deflating.
   const zlib = [...tree.files.values()].some(({ size }) => size >= STORE_UNDER) ? await import("node:zlib") : undefined;
-  return { ...buildZip(tree, zlib), entry, warnings: tree.warnings };
+  const { upload, files, bytes } = buildZip(tree, zlib);
+  let whole: Uint8Array | undefined;
+  return {
+    upload,
+    get zip() {
+      return (whole ??= concat(upload.parts));
+    },
+    entry,
+    files,
+    bytes,
+    warnings: tree.warnings,
+  };
 }
 
 function checkRunnable(runnable: string): { path: string; isDir: boolean } {
@@ -213,12 +229,15 @@ function clashError(zipPath: string, first: string, second: string): KegError {
 
 /** Smaller files go stored: deflating them saves nothing worth the time. */
 const STORE_UNDER = 4096;
+/** Larger files are read in pieces and stored (docs/usage.md "Runs"). */
+const READ_IN_PIECES_ABOVE = 16 * 1024 * 1024;
+const PIECE_BYTES = 1024 * 1024;
 
 /**
  * fflate's streaming Zip fed with node's native deflate: about ten times
  * faster than fflate's own deflate for 2,000 small files.
  */
-function buildZip(tree: Tree, zlib: typeof import("node:zlib") | undefined): { zip: Uint8Array; files: number; bytes: number } {
+function buildZip(tree: Tree, zlib: typeof import("node:zlib") | undefined): { upload: Upload; files: number; bytes: number } {
   const chunks: Uint8Array[] = [];
   let done = false;
   const zip = new Zip((error, chunk, final) => {
@@ -234,10 +253,14 @@ function buildZip(tree: Tree, zlib: typeof import("node:zlib") | undefined): { z
     add({ filename: `${zipPath}/`, size: 0, crc: 0, compression: 0, os: 3, attrs: (0o40755 << 16) | 0x10 }, new Uint8Array(0));
   }
   let bytes = 0;
-  for (const [zipPath, { source, mode, data: given }] of tree.files) {
+  for (const [zipPath, { source, mode, size, data: given }] of tree.files) {
+    const attrs = (0o100000 | mode) << 16;
+    if (!given && size > READ_IN_PIECES_ABOVE) {
+      bytes += storeInPieces(zip, zipPath, attrs, source);
+      continue;
+    }
     const data = given ?? readSource(source);
     bytes += data.length;
-    const attrs = (0o100000 | mode) << 16;
     const deflated = !zlib || COMPRESSED.test(zipPath) || data.length < STORE_UNDER ? data : zlib.deflateRawSync(data, { level: 1 });
     if (!zlib || deflated.length >= data.length) {
       // Stored: fflate computes the checksum itself.
@@ -250,7 +273,41 @@ function buildZip(tree: Tree, zlib: typeof import("node:zlib") | undefined): { z
   zip.end();
   // fflate's Zip runs its callback synchronously for inputs fed in one final chunk.
   if (!done) throw new KegError("failed", "Could not build the upload zip. This is a bug in keg; please report it.");
-  return { zip: concat(chunks), files: tree.files.size, bytes };
+  return { upload: { parts: chunks, size: chunks.reduce((sum, chunk) => sum + chunk.length, 0) }, files: tree.files.size, bytes };
+}
+
+/**
+ * A big file goes stored, read a piece at a time: the CLI never holds it
+ * twice (read and deflated) beside the zip; on a lab network its transfer
+ * costs less than deflating it. Returns the bytes read.
+ */
+function storeInPieces(zip: Zip, zipPath: string, attrs: number, source: string): number {
+  const file = new ZipPassThrough(zipPath);
+  Object.assign(file, { os: 3, attrs });
+  zip.add(file);
+  let fd: number;
+  try {
+    fd = fs.openSync(source, "r");
+  } catch (error) {
+    throw unreadable(source, error);
+  }
+  let total = 0;
+  try {
+    for (;;) {
+      // A fresh buffer each time: the zip keeps the piece it is given.
+      const piece = Buffer.allocUnsafe(PIECE_BYTES);
+      const read = fs.readSync(fd, piece, 0, PIECE_BYTES, null);
+      if (read === 0) break;
+      total += read;
+      file.push(piece.subarray(0, read), false);
+    }
+  } catch (error) {
+    throw unreadable(source, error);
+  } finally {
+    fs.closeSync(fd);
+  }
+  file.push(new Uint8Array(0), true);
+  return total;
 }
 
 function readSource(source: string): Uint8Array<ArrayBuffer> {

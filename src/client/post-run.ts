@@ -9,6 +9,7 @@ import type { Box } from "../config/boxes.ts";
 import { KegError } from "../errors.ts";
 import { encodeRunHead, type Identity, type RunSpec } from "../wire/api.ts";
 import { getJson, request } from "./http.ts";
+import type { Upload } from "./pack.ts";
 import { uploadBody } from "./progress.ts";
 
 /** Uploads above this size are checked against the box's limit first. */
@@ -31,11 +32,11 @@ async function checkUploadSize(box: Box, bytes: number): Promise<void> {
   if (limit !== undefined && bytes > limit) throw uploadTooLarge(box, bytes, limit);
 }
 
-export async function postRun(box: Box, spec: RunSpec, zip: Uint8Array, signal?: AbortSignal): Promise<Response> {
-  await checkUploadSize(box, zip.length);
+export async function postRun(box: Box, spec: RunSpec, upload: Upload, signal?: AbortSignal): Promise<Response> {
+  await checkUploadSize(box, upload.size);
   return request(box, "/v1/runs", {
     method: "POST",
-    body: uploadBody(encodeRunHead(spec), zip, "uploading"),
+    body: uploadBody(encodeRunHead(spec), upload, "uploading"),
     headers: { "content-type": "application/octet-stream" },
     timeoutMs: UPLOAD_ANSWER_TIMEOUT_MS,
     signal,

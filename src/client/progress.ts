@@ -38,37 +38,37 @@ export class Progress {
 }
 
 /**
- * The body to send, `head` then `data`: one buffer when small, else a stream
- * of slices (no copy of a big upload), which shows progress on a terminal.
+ * The body to send, `head` then the upload's parts: one buffer when small,
+ * else a stream of slices (no copy of a big upload), which shows progress on
+ * a terminal.
  */
-export function uploadBody(head: Uint8Array, data: Uint8Array, label: string): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
-  const progress = new Progress(label, head.length + data.length);
-  if (!progress.shown && data.length < MIN_BYTES) {
-    const body = new Uint8Array(head.length + data.length);
+export function uploadBody(head: Uint8Array, upload: { parts: Uint8Array[]; size: number }, label: string): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
+  const progress = new Progress(label, head.length + upload.size);
+  if (!progress.shown && upload.size < MIN_BYTES) {
+    const body = new Uint8Array(head.length + upload.size);
     body.set(head);
-    body.set(data, head.length);
+    let offset = head.length;
+    for (const part of upload.parts) {
+      body.set(part, offset);
+      offset += part.length;
+    }
     return body;
   }
   const CHUNK = 256 * 1024;
-  let offset = 0;
-  let headSent = false;
+  const pieces = (function* () {
+    yield head;
+    for (const part of upload.parts) for (let at = 0; at < part.length; at += CHUNK) yield part.subarray(at, at + CHUNK);
+  })();
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      if (!headSent) {
-        headSent = true;
-        progress.add(head.length);
-        controller.enqueue(head);
-        return;
-      }
-      if (offset >= data.length) {
+      const next = pieces.next();
+      if (next.done) {
         progress.finish();
         controller.close();
         return;
       }
-      const chunk = data.subarray(offset, offset + CHUNK);
-      offset += chunk.length;
-      progress.add(chunk.length);
-      controller.enqueue(chunk);
+      progress.add(next.value.length);
+      controller.enqueue(next.value);
     },
   });
 }

@@ -21,12 +21,13 @@ import { OutputPrinter } from "./output-printer.ts";
 import { postRun } from "./post-run.ts";
 import { ResumableStream, ResumeRefused } from "./resume.ts";
 import { WaitingDisplay } from "./waiting.ts";
+import type { Upload } from "./pack.ts";
 
 export type SessionOptions = { outputFile?: string; cwd: string; forwards?: Forwards };
 
 /** Shows frames as they come; returns the exit code once the cycle has ended. */
-export function runAttached(box: Box, spec: RunSpec, zip: Uint8Array, options: SessionOptions): Promise<number> {
-  return new AttachedRun(box, options).run(spec, zip);
+export function runAttached(box: Box, spec: RunSpec, upload: Upload, options: SessionOptions): Promise<number> {
+  return new AttachedRun(box, options).run(spec, upload);
 }
 
 /** The state of one attached run, fed one frame at a time. */
@@ -70,12 +71,12 @@ class AttachedRun {
     });
   }
 
-  async run(spec: RunSpec, zip: Uint8Array): Promise<number> {
+  async run(spec: RunSpec, upload: Upload): Promise<number> {
     const stopListening = onInterrupt(this.interrupted);
     try {
       let response: Response;
       try {
-        response = await postRun(this.box, spec, zip, this.abort.signal);
+        response = await postRun(this.box, spec, upload, this.abort.signal);
       } catch (error) {
         if (!this.abort.signal.aborted) throw error;
         printError("Interrupted before the run started.");

@@ -12,8 +12,8 @@ export async function startPip(args: { box?: string; wait?: string }, words: str
   const box = resolveBox(args.box);
   const cwd = process.cwd();
   const files = pipFiles(words, cwd);
-  const upload = await packUpload({ addFiles: [], entries: files.uploads });
-  for (const message of upload.warnings) warn(message);
+  const packed = await packUpload({ addFiles: [], entries: files.uploads });
+  for (const message of packed.warnings) warn(message);
   const spec: RunSpec = { command: "pip", args: files.args, env: {}, timeout: 0, box: box.name, downloads: [], detach: false, force, wait };
-  return runAttached(box, spec, upload.zip, { cwd });
+  return runAttached(box, spec, packed.upload, { cwd });
 }

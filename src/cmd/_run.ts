@@ -46,12 +46,12 @@ export async function startRun(args: RunArgs, command: "python" | "exec", runnab
   // Listening comes before the upload: a busy local port fails before the box is asked for anything
   // (the session closes the forwards; an error before it ends keg, which closes them).
   const forwards = ports.length ? await (await import("../client/forwards.ts")).Forwards.open(ports) : undefined;
-  const upload = await packUpload({ runnable, addFiles: args["add-file"] });
-  for (const message of upload.warnings) warn(message);
-  const spec: RunSpec = { command, entry: command === "python" ? upload.entry : undefined, args: words, env, timeout, box: box.name, downloads, detach, force, wait, image: args.image };
+  const packed = await packUpload({ runnable, addFiles: args["add-file"] });
+  for (const message of packed.warnings) warn(message);
+  const spec: RunSpec = { command, entry: command === "python" ? packed.entry : undefined, args: words, env, timeout, box: box.name, downloads, detach, force, wait, image: args.image };
   if (detach) {
     const { runDetached } = await import("../client/detach.ts");
-    return runDetached(box, spec, upload.zip);
+    return runDetached(box, spec, packed.upload);
   }
-  return runAttached(box, spec, upload.zip, { cwd, outputFile: args["output-file"], forwards });
+  return runAttached(box, spec, packed.upload, { cwd, outputFile: args["output-file"], forwards });
 }
