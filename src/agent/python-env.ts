@@ -14,7 +14,7 @@ import { KegError } from "../errors.ts";
 import { encodeFrame, Frame } from "../wire/frames.ts";
 import kegModule from "./python/keg/__init__.py" with { type: "text" };
 import { describeError, logEvent } from "./log.ts";
-import type { RunUser } from "./run-user.ts";
+import { asRunUser, type RunUser } from "./run-user.ts";
 import { handOverTree } from "./state-modes.ts";
 
 /** What python runs are started with. */
@@ -48,9 +48,11 @@ const VENV_TIMEOUT_MS = 180_000;
 const READY_MARK = ".keg-ready";
 const NO_VENV_PACKAGE = "Install the python3-venv package on this box (apt install python3-venv) and restart keg-agent";
 
-function run(file: string, args: string[], timeout: number): Promise<{ ok: boolean; stdout: string; why: string }> {
+function run(file: string, args: string[], timeout: number, user?: RunUser): Promise<{ ok: boolean; stdout: string; why: string }> {
+  // The venv belongs to the run user: what is in it runs as that user, never as the agent (docs/security.md).
+  const [program, ...rest] = user ? asRunUser(user, [file, ...args]) : [file, ...args];
   return new Promise((resolve) => {
-    execFile(file, args, { encoding: "utf8", timeout, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(program!, rest, { encoding: "utf8", timeout, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
       const why = (stderr.trim().split("\n").filter(Boolean).pop() ?? "") || error?.message.split("\n")[0] || "no output";
       resolve({ ok: !error, stdout: stdout.trim(), why });
     });
@@ -123,8 +125,8 @@ async function venvRunner(stateDir: string, python: string, user?: RunUser): Pro
 async function installPip(runner: PythonRunner, user?: RunUser): Promise<string> {
   if (!runner.venv)
     throw new KegError("failed", "This box has no Python venv for 'keg pip' (python3-venv is missing). Install python3-venv on the box and restart keg-agent.");
-  if ((await run(runner.python, ["-c", "import pip"], RESOLVE_TIMEOUT_MS)).ok) return runner.python;
-  const installed = await run(runner.python, ["-m", "ensurepip", "--default-pip"], VENV_TIMEOUT_MS);
+  if ((await run(runner.python, ["-c", "import pip"], RESOLVE_TIMEOUT_MS, user)).ok) return runner.python;
+  const installed = await run(runner.python, ["-m", "ensurepip", "--default-pip"], VENV_TIMEOUT_MS, user);
   if (installed.ok) {
     if (user) handOverTree(runner.venv, user);
     return runner.python;

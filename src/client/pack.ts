@@ -178,8 +178,13 @@ class Tree {
     this.files.set(zipPath, { source, mode: 0o644, size: data.length, data });
   }
 
-  /** A directory's content under `prefix` ("" = the zip root). */
-  addDir(dir: string, prefix: string, ancestors = new Set<string>()): void {
+  /**
+   * A directory's content under `prefix` ("" = the zip root). A link inside
+   * it is followed only when it stays inside the folder named (`top`): a
+   * cloned project's link to `~/.ssh` or `/etc` must not ship them to a shared
+   * box. Folders from elsewhere come in by `.keg.json` includes.
+   */
+  addDir(dir: string, prefix: string, ancestors = new Set<string>(), top = fs.realpathSync(dir)): void {
     const real = fs.realpathSync(dir);
     // Only a link back into its own ancestors is a cycle; the same folder linked twice is fine.
     if (ancestors.has(real)) {
@@ -199,8 +204,10 @@ class Tree {
       const zipPath = prefix ? `${prefix}/${name}` : name;
       const stat = statOrUndefined(source);
       if (!stat) this.warnings.push(`Skipped ${source}: a link to nothing.`);
+      else if (!isInside(fs.realpathSync(source), top))
+        this.warnings.push(`Skipped ${source}: a link out of ${top}. Name what it links to in .keg.json "includes" to upload it.`);
       else if (stat.isDirectory()) {
-        if (!SKIPPED_DIRS.has(name)) this.addDir(source, zipPath, ancestors);
+        if (!SKIPPED_DIRS.has(name)) this.addDir(source, zipPath, ancestors, top);
       } else if (!stat.isFile()) this.warnings.push(`Skipped ${source}: not a regular file.`);
       else if (!name.endsWith(".pyc")) this.addFile(source, zipPath, stat);
     }
@@ -309,6 +316,8 @@ function storeInPieces(zip: Zip, zipPath: string, attrs: number, source: string)
   file.push(new Uint8Array(0), true);
   return total;
 }
+
+const isInside = (target: string, root: string) => target === root || target.startsWith(root.endsWith(path.sep) ? root : `${root}${path.sep}`);
 
 function readSource(source: string): Uint8Array<ArrayBuffer> {
   try {

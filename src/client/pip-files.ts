@@ -93,6 +93,18 @@ function splitOption(word: string): { flag: string; value?: string; joiner: stri
   return word.length > 2 ? { flag: word.slice(0, 2), value: word.slice(2), joiner: "" } : { flag: word, joiner: "" };
 }
 
+/** What pip installs from a local path: wheels and sdists. */
+const PACKAGE_FILE = /\.(whl|tar\.gz|tgz|tar\.bz2|tbz|tar\.xz|txz|zip)$/i;
+/** A requirements or constraints file named inside another one. */
+const REQUIREMENTS_NAME = /\.(txt|in)$/i;
+const PROJECT_FILES = ["pyproject.toml", "setup.py", "setup.cfg"];
+
+function isLocalPackage(file: string): boolean {
+  const stat = statOf(file);
+  if (stat?.isFile()) return PACKAGE_FILE.test(file);
+  return Boolean(stat?.isDirectory()) && PROJECT_FILES.some((name) => fs.existsSync(path.join(file, name)));
+}
+
 /** The uploads so far, one per local file or directory (by its real path). */
 class PipFileSet {
   readonly uploads: PipUpload[] = [];
@@ -101,7 +113,7 @@ class PipFileSet {
   constructor(private readonly cwd: string) {}
 
   /** The value of `-r`/`-c`/`-f`/`-e` (relative to `base`), rewritten when it is local. */
-  option(kind: FileOption, value: string, base: string, shown: string): string {
+  option(kind: FileOption, value: string, base: string, shown: string, nested = false): string {
     const file = path.resolve(base, value);
     const stat = value.includes("://") ? undefined : statOf(file);
     if (!stat) return value;
@@ -110,16 +122,23 @@ class PipFileSet {
         "failed",
         `'${shown} ${value}' would install the box's uploaded copy in place, which is deleted with its run folder. Install it without -e.`,
       );
-    if (kind === "requirements" && stat.isFile()) return this.add(file, (zipPath) => this.rewriteRequirements(file, zipPath));
+    // Named inside a requirements file, only what is named like one is read (docs/usage.md "Box Python").
+    if (kind === "requirements" && stat.isFile() && (!nested || REQUIREMENTS_NAME.test(file)))
+      return this.add(file, (zipPath) => this.rewriteRequirements(file, zipPath));
     if (kind === "links") return this.add(file);
     return value;
   }
 
-  /** A requirement (a word or a requirements line's first token), rewritten when it names a local file or directory. */
+  /**
+   * A requirement (a word or a requirements line's first token), rewritten
+   * when it names a local package: a wheel or sdist archive, or a project
+   * folder. Anything else stays as it is, never uploaded: a hostile
+   * requirements file must not ship `/etc/shadow` or `~/.ssh` to the box.
+   */
   requirement(word: string): string | undefined {
     if (!looksLikePath(word)) return undefined;
     const file = path.resolve(this.cwd, word);
-    return statOf(file) ? this.add(file) : undefined;
+    return isLocalPackage(file) ? this.add(file) : undefined;
   }
 
   /** Uploads `file` once (a requirements file with its rewritten text); returns its path in the upload. */
@@ -157,7 +176,7 @@ class PipFileSet {
           const value = option.value ?? more.shift();
           if (value === undefined) return line;
           const base = kind === "links" && !statOf(path.resolve(dir, value)) ? this.cwd : dir;
-          const local = this.option(kind, value, base, option.flag);
+          const local = this.option(kind, value, base, option.flag, true);
           // pip looks for a nested file next to this one first: the copies sit side by side in the upload.
           return local === value ? line : [option.flag, fromFile(local), ...more].join(" ");
         }

@@ -162,14 +162,23 @@ export async function becomeSubreaper(): Promise<boolean> {
 
 /** Runs `argv` to its end (killed after `timeoutMs`) and returns what it printed; throws when it cannot start. */
 export async function runCaptured(argv: string[], options: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<Captured> {
-  const proc = Bun.spawn(argv, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group: a child it leaves behind (holding our pipes) is ended with it.
+  const proc = Bun.spawn(argv, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const endGroup = () => {
+    try {
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {}
+  };
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    proc.kill("SIGKILL");
+    endGroup();
   }, options.timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const texts = Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const code = await proc.exited;
   clearTimeout(timer);
+  endGroup();
+  const [stdout, stderr] = await texts;
   return { code: proc.signalCode ? null : code, stdout, stderr, timedOut };
 }
 

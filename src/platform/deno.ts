@@ -172,11 +172,17 @@ export async function becomeSubreaper(): Promise<boolean> {
 
 export function runCaptured(argv: string[], options: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<Captured> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] });
+    // Its own process group: a child it leaves behind (holding our pipes) is ended with it.
+    const proc = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const endGroup = () => {
+      try {
+        if (proc.pid) process.kill(-proc.pid, "SIGKILL");
+      } catch {}
+    };
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      proc.kill("SIGKILL");
+      endGroup();
     }, options.timeoutMs);
     const texts = { stdout: "", stderr: "" };
     proc.stdout!.setEncoding("utf8").on("data", (text: string) => (texts.stdout += text));
@@ -185,10 +191,11 @@ export function runCaptured(argv: string[], options: { cwd: string; env: Record<
       clearTimeout(timer);
       reject(error);
     });
-    proc.once("close", (code, signal) => {
+    proc.once("exit", () => {
       clearTimeout(timer);
-      resolve({ code: signal ? null : code, ...texts, timedOut });
+      endGroup();
     });
+    proc.once("close", (code, signal) => resolve({ code: signal ? null : code, ...texts, timedOut }));
   });
 }
 

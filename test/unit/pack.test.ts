@@ -1,6 +1,6 @@
 /** src/client/pack.ts: the upload zip's layout, includes and links (docs/usage.md "Runs"). */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { strFromU8, unzipSync } from "fflate";
 import { packUpload, type PackInput } from "../../src/client/pack.ts";
@@ -162,11 +162,23 @@ describe(".keg.json includes", () => {
 });
 
 describe("links", () => {
-  test("a link to a file is shipped as the file's content", async () => {
-    write({ "real/data.txt": "payload", "proj/main.py": "m" });
-    symlinkSync(dir.join("real/data.txt"), dir.join("proj/data.txt"));
+  test("a link to a file inside the project is shipped as the file's content", async () => {
+    write({ "proj/real/data.txt": "payload", "proj/main.py": "m" });
+    symlinkSync(dir.join("proj/real/data.txt"), dir.join("proj/data.txt"));
     const result = await pack({ runnable: dir.join("proj"), addFiles: [] });
-    expect(result.files).toEqual({ "main.py": "m", "data.txt": "payload" });
+    expect(result.files).toEqual({ "main.py": "m", "data.txt": "payload", "real/data.txt": "payload" });
+  });
+
+  test("a link out of the project (to /etc, to ~/.ssh) is skipped with a warning naming it, never followed", async () => {
+    write({ "secret/id_rsa": "KEY", "proj/main.py": "m" });
+    symlinkSync(dir.join("secret"), dir.join("proj/keys"));
+    symlinkSync(dir.join("secret/id_rsa"), dir.join("proj/key"));
+    symlinkSync("/etc", dir.join("proj/etc"));
+    const result = await pack({ runnable: dir.join("proj"), addFiles: [] });
+    expect(result.files).toEqual({ "main.py": "m" });
+    expect(result.warnings.sort()).toEqual(
+      ["etc", "key", "keys"].map((name) => `Skipped ${dir.join("proj", name)}: a link out of ${realpathSync(dir.join("proj"))}. Name what it links to in .keg.json "includes" to upload it.`),
+    );
   });
 
   test("a linked script and a linked add-file are shipped as content", async () => {
@@ -177,21 +189,21 @@ describe("links", () => {
     expect(result.files).toEqual({ "run.py": "j", "link.csv": "c" });
   });
 
-  test("a linked folder is followed; a loop and a dangling link are skipped with warnings", async () => {
-    write({ "shared/s.py": "s", "proj/main.py": "m" });
-    symlinkSync(dir.join("shared"), dir.join("proj/shared"));
+  test("a linked folder inside the project is followed; a loop and a dangling link are skipped with warnings", async () => {
+    write({ "proj/lib/shared/s.py": "s", "proj/main.py": "m" });
+    symlinkSync(dir.join("proj/lib/shared"), dir.join("proj/shared"));
     symlinkSync(dir.join("proj"), dir.join("proj/loop"));
     symlinkSync(dir.join("nowhere"), dir.join("proj/dangling"));
     const result = await pack({ runnable: dir.join("proj"), addFiles: [] });
-    expect(result.files).toEqual({ "main.py": "m", "shared/s.py": "s" });
+    expect(result.files).toEqual({ "main.py": "m", "shared/s.py": "s", "lib/shared/s.py": "s" });
     expect(result.warnings).toHaveLength(2);
     expect(result.warnings.join("\n")).toContain(`Skipped ${dir.join("proj/dangling")}: a link to nothing.`);
     expect(result.warnings.join("\n")).toContain(`Skipped ${dir.join("proj/loop")}: a link that loops back`);
   });
 
   test("the zip holds no link entries", async () => {
-    write({ "real/data.txt": "payload", "proj/main.py": "m" });
-    symlinkSync(dir.join("real/data.txt"), dir.join("proj/data.txt"));
+    write({ "proj/real/data.txt": "payload", "proj/main.py": "m" });
+    symlinkSync(dir.join("proj/real/data.txt"), dir.join("proj/data.txt"));
     const { zip } = await packUpload({ runnable: dir.join("proj"), addFiles: [] });
     // Central directory records: external attributes at offset 38.
     const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
@@ -199,6 +211,6 @@ describe("links", () => {
     for (let i = 0; i + 46 <= zip.length; i++) {
       if (view.getUint32(i, true) === 0x02014b50) types.push((view.getUint32(i + 38, true) >>> 16) & 0o170000);
     }
-    expect(types.sort()).toEqual([0o100000, 0o100000]);
+    expect(types.sort()).toEqual([0o040000, 0o100000, 0o100000, 0o100000]);
   });
 });

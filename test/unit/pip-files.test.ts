@@ -117,3 +117,19 @@ describe("requirements files", () => {
     ]);
   });
 });
+
+describe("what a hostile requirements file cannot ship", () => {
+  test("a local path that is neither a package archive nor a project folder is never uploaded, from the command line or a requirements file", () => {
+    using dir = project({ "secret/id_rsa": "KEY", "notes": "n", "plain/file.py": "", "reqs.txt": "./secret/id_rsa\n./plain\nnotes\n" });
+    const { args, uploads } = pipFiles(["install", "./secret/id_rsa", "./plain", "-r", "reqs.txt"], dir.path);
+    expect(args).toEqual(["install", "./secret/id_rsa", "./plain", "-r", "pip-files/1/reqs.txt"]);
+    expect(uploads.map((u) => ({ zipPath: u.zipPath, text: u.text }))).toEqual([{ zipPath: "pip-files/1/reqs.txt", text: "./secret/id_rsa\n./plain\nnotes\n" }]);
+  });
+
+  test("a -r or -c inside a requirements file is read only when it is named like one (.txt, .in)", () => {
+    using dir = project({ "shadow": "root:x", "more.txt": "", "reqs.txt": "-r shadow\n-c more.txt\n" });
+    const { uploads } = pipFiles(["install", "-r", "reqs.txt"], dir.path);
+    expect(uploads.map((u) => u.zipPath)).toEqual(["pip-files/1/reqs.txt", "pip-files/2/more.txt"]);
+    expect(uploads[0]!.text).toBe("-r shadow\n-c ../2/more.txt\n");
+  });
+});

@@ -88,9 +88,14 @@ function resumeOffset(live: LiveRun, from: number): number {
   return from;
 }
 
-/** A run's frames from `from`, live until its exit frame; then nothing more. */
+/**
+ * A run's frames from `from`, live until its exit frame; then nothing more.
+ * A keepalive goes first: a client following a silent run gets its answer at
+ * once, not after `--keepalive` seconds (it gives up waiting for one sooner).
+ */
 async function* outputFrames(live: LiveRun, runs: RunManager, keepaliveMs: number, from = 0): AsyncGenerator<Uint8Array> {
   const reader = new SpoolReader(runPaths(live.dir).spool, from);
+  yield encodeJsonFrame(Frame.keepalive, {});
   let lastSent = Date.now();
   for (;;) {
     const { dropped, data } = reader.read();

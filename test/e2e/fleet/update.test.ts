@@ -179,6 +179,25 @@ describe("refused binaries", () => {
   });
 });
 
+describe("a binary whose --version hangs", () => {
+  test("a child left holding its output is ended with it: refused after 15 s, the box free, nothing beside the executable", async () => {
+    const agent = await oldBox("lab");
+    await using _ = agent;
+    using alice = user();
+    await addBox(alice, agent, "lab", await agent.addUser("alice"));
+    using bad = tempDir("keg-hanging-agent-");
+    const liar = bad.join("liar");
+    // Prints a version line, then sleeps in a child that keeps the output pipe open.
+    writeFileSync(liar, '#!/bin/sh\necho "keg-agent 9.9.9 (commit x)"\nsleep 1000\n');
+    chmodSync(liar, 0o755);
+    const result = await alice.run(["update", "--box", "lab", "--agent-binary", liar]);
+    expect({ code: result.code, line: errorLine(result.stderr) }).toEqual({ code: 1, line: "Error: Update of box 'lab' failed: the new agent did not answer '--version' within 15 s." });
+    expect(besideExecutable(agent.exe)).toEqual(["keg-agent"]);
+    const list = JSON.parse((await alice.run(["boxes", "list", "--json"])).stdout);
+    expect(list).toMatchObject([{ name: "lab", version: OLD_VERSION, busy: null }]);
+  }, 60_000);
+});
+
 describe("detached runs", () => {
   test("a detached run keeps running across an update, keeps logging, and is reattachable with its exit code", async () => {
     const agent = await oldBox("lab");
