@@ -6,7 +6,7 @@
  * skipped (never passed) elsewhere.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, lstatSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { agentCommand } from "../../helpers/agent.ts";
 import { agentBin } from "../../helpers/bin.ts";
@@ -102,7 +102,8 @@ test.skipIf(!canSwitch)("--run-as root or an unknown user is refused at start (e
 
 test.skipIf(!canSwitch)("with --run-as the box's venv belongs to USER: pip installs into it as USER, and runs import it", async () => {
   const stateDir = join(root, "state-pip");
-  await using box = await runBox({ "use.py": "import os, kegowned\nprint(kegowned.VALUE, os.getuid())\n" }, { stateDir, args: ["--run-as", user] });
+  // The system's python, as a service's box has it (this machine's pyenv one lives under /root).
+  await using box = await runBox({ "use.py": "import os, kegowned\nprint(kegowned.VALUE, os.getuid())\n" }, { stateDir, args: ["--run-as", user, "--python", "/usr/bin/python3"] });
   const wheel = buildWheel(box.dir.path, "kegowned");
   const install = await box.run(["pip", "install", "--no-index", `./${wheel}`]);
   expect(install.stderr).not.toContain("ERROR");
@@ -111,4 +112,30 @@ test.skipIf(!canSwitch)("with --run-as the box's venv belongs to USER: pip insta
   expect(statSync(join(stateDir, "venv", "bin", "python")).uid).toBe(0); // the base interpreter, through the link
   expect(lstatSync(join(stateDir, "venv", "bin", "python")).uid).toBe(uid);
   expect((await box.run(["python", "run", "use.py"])).stdout).toBe(`kegowned works ${uid}\n`);
+});
+
+test.skipIf(!canSwitch)("with --run-as, a script that swaps the venv's python never gets the agent to run it as root", async () => {
+  const stateDir = join(root, "state-trojan");
+  const log = join(root, "trojan.log");
+  // Replaces the venv's python with a script that records who ran it, then runs the real one.
+  const swap = [
+    "import os, sys",
+    "venv_python = os.path.join(sys.argv[1], 'venv', 'bin', 'python')",
+    "real = os.path.realpath(venv_python)",
+    "os.remove(venv_python)",
+    "open(venv_python, 'w').write('#!/bin/sh\\necho \"$(id -u) $*\" >> ' + sys.argv[2] + '\\nexec ' + real + ' \"$@\"\\n')",
+    "os.chmod(venv_python, 0o755)",
+    "print('swapped')",
+    "",
+  ].join("\n");
+  await using box = await runBox({ "swap.py": swap }, { stateDir, args: ["--run-as", user, "--python", "/usr/bin/python3"] });
+  writeFileSync(log, "");
+  chmodSync(log, 0o666);
+  expect((await box.run(["python", "run", "swap.py", stateDir, log])).stdout).toBe("swapped\n");
+  const pip = await box.run(["pip", "--version"]);
+  expect(pip.code).toBe(0);
+  const uid = Number(Bun.spawnSync(["id", "-u", user]).stdout.toString());
+  const callers = readFileSync(log, "utf8").trim().split("\n").map((line) => Number(line.split(" ")[0]));
+  expect(callers.length).toBeGreaterThan(0);
+  expect(callers.every((caller) => caller === uid)).toBe(true);
 });
