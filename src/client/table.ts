@@ -5,8 +5,12 @@ export type Column = { title: string; color?: (text: string) => string };
 
 const visibleWidth = (text: string) => text.length;
 
+/** Longer cells are cut (with "…"): one user's 100,000-character argument must not make the table unreadable for all. `--json` has them whole. */
+const MAX_CELL = 80;
+const fit = (text: string) => (text.length > MAX_CELL ? `${text.slice(0, MAX_CELL - 1)}…` : text);
+
 export function renderTable(columns: Column[], cellText: string[][]): string {
-  const rows = cellText.map((row) => row.map(escapeControl));
+  const rows = cellText.map((row) => row.map((cell) => fit(escapeControl(cell))));
   const widths = columns.map((col, i) => Math.max(visibleWidth(col.title), ...rows.map((row) => visibleWidth(row[i] ?? ""))));
   const line = (cells: string[], colored: boolean) =>
     cells

@@ -34,3 +34,6 @@ export function relativePathProblem(name: string): string | undefined {
   if (bytes(name) > MAX_PATH_BYTES) return `is over ${MAX_PATH_BYTES} bytes`;
   return undefined;
 }
+
+/** A run id, as the agent makes them (crypto.randomUUID: a lowercase UUID v4). */
+export const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -9,7 +9,7 @@
  */
 import * as v from "valibot";
 import { MAX_NOTE_CHARS } from "./limits.ts";
-import { ENV_NAME, KILL_SIGNALS, relativePathProblem } from "./names.ts";
+import { ENV_NAME, KILL_SIGNALS, relativePathProblem, RUN_ID } from "./names.ts";
 
 export { MAX_JSON_BODY_BYTES, MAX_NOTE_CHARS } from "./limits.ts";
 
@@ -81,7 +81,7 @@ export const UpdateQuerySchema = v.object({
 
 /** The :id of /v1/runs/:id/…, as crypto.randomUUID() makes it. */
 export const RunIdParamSchema = v.object({
-  id: v.message(v.pipe(v.string(), v.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)), "a run id (a lowercase UUID v4, as 'keg python ps' shows)"),
+  id: v.message(v.pipe(v.string(), v.regex(RUN_ID)), "a run id (a lowercase UUID v4, as 'keg python ps' shows)"),
 });
 
 /** The spec of a run, sent ahead of the upload in POST /v1/runs (docs/api.md "The run body"). */

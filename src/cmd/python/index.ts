@@ -1,6 +1,8 @@
 /** `keg python …`: run, ps, and --kill / --kill-all / --reattach (docs/cli.md "python"). @module */
 import { resolveBox } from "../../config/boxes.ts";
 import { usageError } from "../../errors.ts";
+import { escapeControl } from "../../text/escape.ts";
+import { RUN_ID } from "../../wire/names.ts";
 import { defineCommand } from "../../dispatch.ts";
 import { boxArgs, runArgs } from "../_args.ts";
 
@@ -25,6 +27,8 @@ export const pythonCommand = defineCommand({
     if (args.port.length && args.reattach === undefined) throw usageError("-p goes with --reattach ID (or python run).");
     const { parsePortSpecs } = await import("../../client/port-spec.ts");
     const ports = parsePortSpecs(args.port);
+    for (const [flag, id] of [["--kill", args.kill], ["--reattach", args.reattach]] as const)
+      if (id !== undefined && !RUN_ID.test(id)) throw usageError(`${flag} '${escapeControl(id)}' is not a run id. Give an id as 'keg python ps' shows it.`);
     const box = resolveBox(args.box);
     const manage = await import("../../client/manage-runs.ts");
     if (args["kill-all"]) return manage.killAll(box);

@@ -18,7 +18,8 @@ test.concurrent("another user's hostile note and run words are escaped in list, 
   const { alice, bob } = box.users;
   expect((await bob.run(["boxes", "lock", "--note", EVIL])).code).toBe(0);
   const go = box.goFile("evil");
-  await using held = bob.start(["exec", "--force-command", "--", "sh", "-c", `echo ready; while [ ! -e '${go}' ]; do sleep 0.02; done`, EVIL]);
+  // The hostile word first: the ps table shows the first 80 characters of a run's words.
+  await using held = bob.start(["exec", "--force-command", "--", "env", `X=${EVIL}`, "sh", "-c", `echo ready; while [ ! -e '${go}' ]; do sleep 0.02; done`]);
   await held.out.waitFor(/^ready\n/);
 
   const outputs = {
@@ -42,7 +43,7 @@ test.concurrent("another user's hostile note and run words are escaped in list, 
   const json = JSON.parse((await alice.plain(["boxes", "list", "--json"])).stdout) as { lock_note: string }[];
   expect(json[0]!.lock_note).toBe(EVIL);
   const runs = JSON.parse((await alice.run(["python", "ps", "--json"])).stdout) as { runnable: string }[];
-  expect(runs.some((r) => r.runnable.endsWith(EVIL))).toBe(true);
+  expect(runs.some((r) => r.runnable.startsWith(`env X=${EVIL} sh -c`))).toBe(true);
 
   box.go(go);
   expect((await held.result()).code).toBe(0);
