@@ -5,6 +5,7 @@
  */
 import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
 import { CLIENT_WATER, SERVER_WATER, watchedSocket } from "./socket-queue.ts";
+import { killGroup } from "./process-group.ts";
 
 export type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun };
 
@@ -164,11 +165,7 @@ export async function becomeSubreaper(): Promise<boolean> {
 export async function runCaptured(argv: string[], options: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<Captured> {
   // Its own process group: a child it leaves behind (holding our pipes) is ended with it.
   const proc = Bun.spawn(argv, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  const endGroup = () => {
-    try {
-      process.kill(-proc.pid, "SIGKILL");
-    } catch {}
-  };
+  const endGroup = () => killGroup(proc.pid);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

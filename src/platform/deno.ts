@@ -12,6 +12,7 @@ import { constants } from "node:os";
 import { Readable } from "node:stream";
 import { CLIENT_WATER, watchedSocket } from "./socket-queue.ts";
 import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
+import { killGroup } from "./process-group.ts";
 
 type FfiSymbol = { parameters: string[]; result: string };
 type ServeInfo = { remoteAddr: { hostname: string } };
@@ -174,11 +175,7 @@ export function runCaptured(argv: string[], options: { cwd: string; env: Record<
   return new Promise((resolve, reject) => {
     // Its own process group: a child it leaves behind (holding our pipes) is ended with it.
     const proc = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    const endGroup = () => {
-      try {
-        if (proc.pid) process.kill(-proc.pid, "SIGKILL");
-      } catch {}
-    };
+    const endGroup = () => killGroup(proc.pid);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
