@@ -5,12 +5,14 @@ import { packUpload } from "../client/pack.ts";
 import { pipFiles } from "../client/pip-files.ts";
 import { runAttached } from "../client/run-session.ts";
 import { warn } from "../log.ts";
+import { checkWordCount } from "./_run.ts";
 import type { RunSpec } from "../wire/api.ts";
 
 export async function startPip(args: { box?: string; wait?: string }, words: string[], force: boolean): Promise<number> {
   const wait = parseSeconds(args.wait, "wait");
   const box = resolveBox(args.box);
   const cwd = process.cwd();
+  checkWordCount(words, "pip words");
   const files = pipFiles(words, cwd);
   const packed = await packUpload({ addFiles: [], entries: files.uploads });
   for (const message of packed.warnings) warn(message);

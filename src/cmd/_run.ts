@@ -10,6 +10,7 @@ import { warn } from "../log.ts";
 import type { RunSpec } from "../wire/api.ts";
 import { isEnvName } from "../wire/names.ts";
 import type { runArgs } from "./_args.ts";
+import { MAX_LIST_ITEMS } from "../wire/limits.ts";
 
 export type RunArgs = ArgValues<typeof runArgs>;
 
@@ -32,7 +33,14 @@ export function envFromOptions(args: Pick<RunArgs, "env" | "passenv">, env = pro
 }
 
 /** `words`: the script's arguments (python) or the program and its arguments (exec). */
+/** The box takes at most this many words for a run: say so here, in keg's words. */
+export function checkWordCount(words: string[], what: string): void {
+  if (words.length > MAX_LIST_ITEMS)
+    throw usageError(`${words.length.toLocaleString("en-US")} ${what} are over the limit of ${MAX_LIST_ITEMS.toLocaleString("en-US")}. Pass them in a file instead.`);
+}
+
 export async function startRun(args: RunArgs, command: "python" | "exec", runnable: string | undefined, words: string[], force: boolean): Promise<number> {
+  checkWordCount(words, command === "python" ? "script arguments" : "words of the command");
   const ports = parsePortSpecs(args.port);
   const env = envFromOptions(args);
   const timeout = parseSeconds(args.timeout, "timeout") ?? 0;

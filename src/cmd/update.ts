@@ -18,6 +18,7 @@ const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
 /** --agent-binary, checked before any box is asked; else the agent beside this keg, per box platform. */
 function picker(given: string | undefined): AgentPicker {
   if (given && !isFile(resolve(given))) throw failure(`--agent-binary ${given} is not a file. Give the path of a keg-agent binary.`);
+  if (given && statSync(resolve(given)).size === 0) throw failure(`--agent-binary ${given} is empty. Give the path of a keg-agent binary.`);
   return agentPicker(given && resolve(given), dirname(process.execPath), isFile);
 }
 

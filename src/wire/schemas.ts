@@ -8,7 +8,7 @@
  * @module
  */
 import * as v from "valibot";
-import { MAX_NOTE_CHARS } from "./limits.ts";
+import { MAX_LIST_ITEMS, MAX_NOTE_CHARS } from "./limits.ts";
 import { ENV_NAME, KILL_SIGNALS, relativePathProblem, RUN_ID } from "./names.ts";
 
 export { MAX_JSON_BODY_BYTES, MAX_NOTE_CHARS } from "./limits.ts";
@@ -17,7 +17,6 @@ const MAX_NAME_CHARS = 256;
 const MAX_PATH_CHARS = 4096;
 /** Linux's limit on one argument or environment string (MAX_ARG_STRLEN). */
 const MAX_ARG_CHARS = 128 * 1024;
-const MAX_LIST_ITEMS = 10_000;
 const MAX_HISTORY = 1000;
 
 const text = (max: number) => v.message(v.pipe(v.string(), v.maxLength(max)), `a string of at most ${max.toLocaleString("en-US")} characters`);

@@ -260,6 +260,14 @@ describe("bad input", () => {
       stdout: "",
       line: "Error: --agent-binary /nonexistent/keg-agent is not a file. Give the path of a keg-agent binary.",
     });
+    using files = tempDir("keg-empty-agent-");
+    writeFileSync(files.join("empty"), "");
+    const empty = await alice.run(["update", "--all", "--agent-binary", files.join("empty")]);
+    expect({ code: empty.code, stdout: empty.stdout, line: errorLine(empty.stderr) }).toEqual({
+      code: 1,
+      stdout: "",
+      line: `Error: --agent-binary ${files.join("empty")} is empty. Give the path of a keg-agent binary.`,
+    });
 
     const agent = await oldBox("lab");
     await using _ = agent;

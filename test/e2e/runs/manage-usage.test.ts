@@ -25,3 +25,11 @@ test.concurrent("one run's 100,000-character argument is cut in the ps table, wh
   const runs = JSON.parse((await box.run(["python", "ps", "--json"])).stdout) as { runnable: string }[];
   expect(runs[0]!.runnable).toBe(`true ${huge}`);
 });
+
+test.concurrent("more than 10,000 words for a run or for pip: exit 2 naming the limit, nothing sent", async () => {
+  await using box = await runBox({ "ok.py": "print('ok')\n" });
+  const many = Array.from({ length: 10_001 }, (_, i) => `w${i}`);
+  expect(await box.run(["python", "run", "ok.py", ...many])).toMatchObject({ code: 2, stderr: "Error: 10,001 script arguments are over the limit of 10,000. Pass them in a file instead.\n" });
+  expect(await box.run(["pip", "install", ...many.slice(1)])).toMatchObject({ code: 2, stderr: "Error: 10,001 pip words are over the limit of 10,000. Pass them in a file instead.\n" });
+  expect(JSON.parse((await box.run(["python", "ps", "--json"])).stdout)).toEqual([]);
+});
