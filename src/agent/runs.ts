@@ -40,6 +40,8 @@ export type LiveRun = {
 };
 
 const POLL_MS = 250;
+/** How long after a detached run's group is gone its supervisor may take to record the exit (drain, descendants). */
+const EXIT_RECORD_WAIT_MS = 10_000;
 const SPARE_DELAY_MS = 100;
 const PID_WAIT_MS = 10_000;
 
@@ -303,10 +305,15 @@ export class RunManager {
     const live: LiveRun = { id: record.id, dir, record, clientGone: true, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
     live.exited = new Promise((resolve) => {
+      let groupGoneAt: number | undefined;
       const timer = setInterval(() => {
         this.wake(live);
-        const gone = existsSync(runPaths(dir).exit) || !record.pid || !signalGroup(record.pid, 0);
-        if (!gone) return;
+        const recorded = existsSync(runPaths(dir).exit);
+        if (!recorded && record.pid && signalGroup(record.pid, 0)) return;
+        // The group ends before its supervisor has drained the pipes and written the exit record:
+        // give it that long before the exit code counts as lost.
+        groupGoneAt ??= Date.now();
+        if (!recorded && Date.now() - groupGoneAt < EXIT_RECORD_WAIT_MS) return;
         clearInterval(timer);
         resolve(this.finishRecord(live));
       }, POLL_MS);
