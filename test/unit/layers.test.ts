@@ -66,12 +66,15 @@ test("only src/platform/ names Bun or Deno: no Bun./Deno. reference and no bun o
 
 test("nothing in the repository refers to a file outside it (the contract lives in docs/)", () => {
   const texts = filesUnder(root, (p) => /\.(ts|md|py|json|toml)$|\/run$/.test(p) && !p.endsWith("package-lock.json"));
-  const outside = /\.\.\/shared|SPEC(\.md| §)|TRAPS(\.md)?\b|STYLE\.md/;
+  // Assembled from pieces, so this file does not name them itself: the folder beside a checkout, and
+  // the brief, traps and style files that live there (docs/development.md "Layout").
+  const names = [["..", "shared"].join("/"), ["SP", "EC.md"].join(""), ["SP", "EC §"].join(""), ["TR", "APS"].join(""), ["ST", "YLE.md"].join("")];
+  const outside = new RegExp(names.map((name) => name.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")).join("|"));
   const offending = texts.flatMap((file) =>
     readFileSync(file, "utf8")
       .split("\n")
       .map((line, i) => ({ line, i }))
-      .filter(({ line }) => outside.test(line) && !line.includes("outside = /"))
+      .filter(({ line }) => outside.test(line))
       .map(({ i }) => `${relative(root, file)}:${i + 1}`),
   );
   expect(offending).toEqual([]);
