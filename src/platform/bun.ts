@@ -5,7 +5,7 @@
  */
 import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
 import { CLIENT_WATER, SERVER_WATER, watchedSocket } from "./socket-queue.ts";
-import { killGroup } from "./process-group.ts";
+import { groupDeadline } from "./process-group.ts";
 
 export type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun };
 
@@ -165,18 +165,12 @@ export async function becomeSubreaper(): Promise<boolean> {
 export async function runCaptured(argv: string[], options: { cwd: string; env: Record<string, string>; timeoutMs: number }): Promise<Captured> {
   // Its own process group: a child it leaves behind (holding our pipes) is ended with it.
   const proc = Bun.spawn(argv, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  const endGroup = () => killGroup(proc.pid);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    endGroup();
-  }, options.timeoutMs);
+  const deadline = groupDeadline(proc.pid, options.timeoutMs);
   const texts = Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
-  clearTimeout(timer);
-  endGroup();
+  deadline.end();
   const [stdout, stderr] = await texts;
-  return { code: proc.signalCode ? null : code, stdout, stderr, timedOut };
+  return { code: proc.signalCode ? null : code, stdout, stderr, timedOut: deadline.timedOut };
 }
 
 /** A file as a request body, streamed from disk. */

@@ -12,7 +12,7 @@ import { constants } from "node:os";
 import { Readable } from "node:stream";
 import { CLIENT_WATER, watchedSocket } from "./socket-queue.ts";
 import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
-import { killGroup } from "./process-group.ts";
+import { groupDeadline } from "./process-group.ts";
 
 type FfiSymbol = { parameters: string[]; result: string };
 type ServeInfo = { remoteAddr: { hostname: string } };
@@ -175,24 +175,16 @@ export function runCaptured(argv: string[], options: { cwd: string; env: Record<
   return new Promise((resolve, reject) => {
     // Its own process group: a child it leaves behind (holding our pipes) is ended with it.
     const proc = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    const endGroup = () => killGroup(proc.pid);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      endGroup();
-    }, options.timeoutMs);
+    const deadline = groupDeadline(proc.pid, options.timeoutMs);
     const texts = { stdout: "", stderr: "" };
     proc.stdout!.setEncoding("utf8").on("data", (text: string) => (texts.stdout += text));
     proc.stderr!.setEncoding("utf8").on("data", (text: string) => (texts.stderr += text));
     proc.once("error", (error) => {
-      clearTimeout(timer);
+      deadline.end();
       reject(error);
     });
-    proc.once("exit", () => {
-      clearTimeout(timer);
-      endGroup();
-    });
-    proc.once("close", (code, signal) => resolve({ code: signal ? null : code, ...texts, timedOut }));
+    proc.once("exit", () => deadline.end());
+    proc.once("close", (code, signal) => resolve({ code: signal ? null : code, ...texts, timedOut: deadline.timedOut }));
   });
 }
 
