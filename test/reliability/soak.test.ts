@@ -15,7 +15,7 @@ import { api } from "./http.ts";
 import { Rng, seeded, size } from "./mode.ts";
 
 /** KEG_SOAK_SECONDS overrides both sizes (a reduced long run; docs/reliability.md says when one was). */
-const SECONDS = Number(process.env.KEG_SOAK_SECONDS) || size(40, 1800);
+const SECONDS = Number(process.env.KEG_SOAK_SECONDS) || size(60, 1800);
 setDefaultTimeout((SECONDS + 120) * 1000);
 
 const CLIENTS = Array.from({ length: 8 }, (_, i) => `soak${i + 1}`);
