@@ -3,11 +3,12 @@
  * the code could run on another runtime with another adapter (Hono's way).
  * @module
  */
-import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
+import type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection } from "./types.ts";
 import { CLIENT_WATER, SERVER_WATER, watchedSocket } from "./socket-queue.ts";
 import { groupDeadline } from "./process-group.ts";
 
-export type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun };
+export type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection };
 
 type UpgradeData = { socket: MessageSocket; opened: (socket: MessageSocket) => void };
 type BunSocket = import("bun").ServerWebSocket<UpgradeData>;
@@ -121,8 +122,8 @@ export function spawnRun(argv: string[], options: { cwd: string; env: Record<str
   };
 }
 
-export function spawnHelper(argv: string[]): Helper {
-  const proc = Bun.spawn(argv, { stdio: ["pipe", "pipe", "inherit"], detached: true });
+export function spawnHelper(argv: string[], options: HelperOptions = {}): Helper {
+  const proc = Bun.spawn(argv, { stdio: ["pipe", "pipe", "inherit"], detached: true, env: options.env, cwd: options.cwd });
   return {
     pid: proc.pid,
     stdout: proc.stdout as ReadableStream<Uint8Array>,
@@ -133,6 +134,64 @@ export function spawnHelper(argv: string[]): Helper {
       else proc.stdin.end();
     },
   };
+}
+
+/** Non-blocking: a pipe whose writer is gone must not stop the event loop in open(). */
+export function openPipe(path: string): OpenedPipe {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  if (!fstatSync(fd).isFIFO()) {
+    closeSync(fd);
+    throw new Error(`${path} is not a pipe`);
+  }
+  let closed = false;
+  return {
+    stream: Bun.file(fd).stream(),
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        closeSync(fd);
+      } catch {}
+    },
+  };
+}
+
+/** Bun's own sockets (node:net costs a first connect ~7 ms of loading); what a write leaves over goes at `drain`. */
+export function connectUnix(path: string): Promise<UnixConnection> {
+  let socket: import("bun").Socket | undefined;
+  let queued = new Uint8Array(0);
+  const encoder = new TextEncoder();
+  const flush = () => {
+    if (!socket || !queued.length) return;
+    queued = queued.subarray(Math.max(0, socket.write(queued)));
+  };
+  const connection: UnixConnection = {
+    write(text) {
+      const bytes = encoder.encode(text);
+      const joined = new Uint8Array(queued.length + bytes.length);
+      joined.set(queued);
+      joined.set(bytes, queued.length);
+      queued = joined;
+      flush();
+    },
+    close: () => socket?.terminate(),
+  };
+  return new Promise((resolve, reject) => {
+    Bun.connect({
+      unix: path,
+      socket: {
+        open(opened) {
+          socket = opened;
+          resolve(connection);
+        },
+        drain: flush,
+        data: (_socket, chunk) => connection.onData?.(chunk),
+        close: () => connection.onClose?.(),
+        error: () => connection.onClose?.(),
+        connectError: (_socket, error) => reject(error),
+      },
+    }).catch(reject);
+  });
 }
 
 /** The command that re-enters this executable (compiled: the binary itself). */
