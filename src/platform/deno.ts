@@ -125,7 +125,11 @@ function started(proc: ChildProcess, argv: string[]): ChildProcess {
   return proc;
 }
 
-/** The record channel is a fourth stdio pipe of node:child_process (Deno.Command has no extra pipes). */
+/**
+ * The record channel is a fourth stdio pipe of node:child_process (Deno.Command has no extra pipes).
+ * Under Deno a script's stdout, stderr and fd 3 stay node's socket pairs: Deno reads no descriptor
+ * it did not open itself, so keg's own pipes (src/platform/output-pipes.ts) are Bun's alone.
+ */
 export function spawnRun(argv: string[], options: { cwd: string; env: Record<string, string> }): SpawnedRun {
   const proc = started(spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe", "pipe"], detached: true }), argv);
   const fd3 = proc.stdio[3] as Readable;

@@ -220,6 +220,11 @@ def spare_runner(listener, taken):
     os.close(null)
     LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     pipes = [os.pipe() for _ in range(3)]
+    for reader, _ in pipes:
+        try:
+            fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 1 << 20)  # as a cold run's (src/platform/output-pipes.ts)
+        except OSError:
+            pass
     orders_read, orders_write = os.pipe()
     pid = os.fork()
     if pid == 0:
