@@ -145,9 +145,16 @@ def finish(status, interrupted):
     os._exit(status)
 
 
-def prepare_script(writers, orders_fd):
-    """The spare script's process, ahead of its run: session, fds 0-3, signals. Returns at its orders."""
+def die_with(parent):
+    """SIGKILL when `parent` ends (and leave now if it already has)."""
     LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def prepare_script(writers, orders_fd, runner):
+    """The spare script's process, ahead of its run: session, fds 0-3, signals. Returns at its orders."""
+    die_with(runner)
     os.setsid()
     # Out of the way of 0-3 first: a pipe end may itself be 3.
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in writers]
@@ -209,9 +216,9 @@ def run_script(orders):
     finish(status, interrupted)
 
 
-def spare_runner(listener, taken):
+def spare_runner(listener, taken, forkserver):
     """A runner ahead of its run: its script's process forked and waiting, itself waiting for a supervisor."""
-    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    die_with(forkserver)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # keg-agent's pipes are the forkserver's, not a run's: a runner must not keep them open.
     null = os.open(os.devnull, os.O_RDWR)
@@ -226,6 +233,7 @@ def spare_runner(listener, taken):
         except OSError:
             pass
     orders_read, orders_write = os.pipe()
+    runner = os.getpid()
     pid = os.fork()
     if pid == 0:
         try:
@@ -234,7 +242,7 @@ def spare_runner(listener, taken):
             os.close(orders_write)
             for reader, _ in pipes:
                 os.close(reader)
-            prepare_script([writer for _, writer in pipes], orders_read)
+            prepare_script([writer for _, writer in pipes], orders_read, runner)
         except BaseException as error:
             try:
                 os.write(2, f"keg: the warm interpreter could not start the script: {error}\n".encode())
@@ -244,10 +252,12 @@ def spare_runner(listener, taken):
     for _, writer in pipes:
         os.close(writer)
     conn, _ = listener.accept()
+    # A run's from here: it outlives the forkserver (a forkserver that ends before this line takes
+    # the spare with it, and the supervisor, told nothing yet, starts the run cold).
+    LIBC.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)
     listener.close()
     os.write(taken, b"t")
     os.close(taken)
-    LIBC.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)
     serve_run(conn, pid, pipes, orders_write)
 
 
@@ -295,11 +305,12 @@ def serve_run(conn, pid, pipes, orders_write):
 def fork_spare(listener):
     """Forks the next spare runner; returns its pid and the pipe that says when it is taken (or gone)."""
     taken_read, taken_write = os.pipe()
+    forkserver = os.getpid()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(taken_read)
-            spare_runner(listener, taken_write)
+            spare_runner(listener, taken_write, forkserver)
         finally:
             os._exit(1)
     os.close(taken_write)
@@ -321,7 +332,7 @@ def main():
     listener.listen(128)
     # Runners are reaped by the kernel; each one reaps its own script.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    spare, taken = fork_spare(listener)
+    _, taken = fork_spare(listener)
     say("ready", os.getpid())
     while True:
         ready, _, _ = select.select([0, taken], [], [])
@@ -331,11 +342,8 @@ def main():
             # Taken by a run, or gone: either way the next one.
             os.read(taken, 1)
             os.close(taken)
-            spare, taken = fork_spare(listener)
-    try:
-        os.kill(spare, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+            _, taken = fork_spare(listener)
+    # The spare ends with us (its parent-death signal); one taken by a run a moment ago does not.
     try:
         os.unlink(path)
     except FileNotFoundError:
