@@ -37,6 +37,8 @@ export type LiveRun = {
   cycle?: Promise<boolean>;
   /** resolvers waiting for new output or the exit */
   waiters: Set<() => void>;
+  /** the final record's write, once it is issued */
+  saved?: Promise<unknown>;
 };
 
 const POLL_MS = 250;
@@ -81,7 +83,7 @@ export class RunManager {
     keepContainer(dir, plan);
     const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
-    this.state.runs.putSync(record.id, record);
+    this.saveRecord(record);
     logRunStarted(record);
     const events: SupervisorEvents = {
       warm: (served, why) => {
@@ -148,6 +150,17 @@ export class RunManager {
     this.refillSpare();
   }
 
+  /**
+   * A detached run's record is synced before the run starts and when it ends:
+   * it must outlive an agent crash, which it survives. An attached run's is
+   * written without waiting for the sync (~2.5 ms each, twice a run): a crash
+   * stops that run anyway, and its folder keeps the exit record.
+   */
+  private saveRecord(record: RunRecord): Promise<unknown> {
+    if (record.detached) return Promise.resolve(this.state.runs.putSync(record.id, record));
+    return this.state.runs.put(record.id, record);
+  }
+
   /** Kept in memory; after a restart the run folder's pid file tells it. */
   private setPid(live: LiveRun, pid: number): void {
     live.record = { ...live.record, pid };
@@ -169,7 +182,7 @@ export class RunManager {
       // The supervisor's word: also for a detached run that a previous life of the agent started.
       warm: exit.warm ?? live.record.warm,
     };
-    this.state.runs.putSync(live.id, live.record);
+    live.saved = this.saveRecord(live.record);
     logRunEnded(live.record, exit);
     this.onRunEnded?.(live.record);
     return exit;
@@ -202,8 +215,10 @@ export class RunManager {
     live.cycle ??= (async () => {
       await live.exited;
       await runHook(this.config, live.record);
-      // Finished: followers keep their reference; later ones replay it through get().
-      this.live.delete(live.id);
+      // Finished: followers keep their reference; later ones replay it through get(), which
+      // reads LMDB: out of the live map once the final record is committed there.
+      const forget = () => this.live.delete(live.id);
+      void (live.saved ?? Promise.resolve()).then(forget, forget);
       // After the release: pruning must not keep the next user waiting.
       setImmediate(() => this.prune());
       if (live.record.forced || live.record.detached) return false;
