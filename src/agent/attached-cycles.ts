@@ -15,8 +15,12 @@ import type { LiveRun, RunManager } from "./runs.ts";
 
 type OpenCycle = { live: LiveRun; downloads: string[]; grant: Grant; followers: number; timer?: ReturnType<typeof setTimeout> };
 
-/** How a cycle that nobody follows any more ended. */
-export type CycleOutcome = { live: LiveRun; stoppedAfterGrace: boolean; released: Promise<boolean> };
+/**
+ * How a cycle that nobody follows any more ended: `released` says whether it
+ * released its own lock (false when that lock was taken over, or for a forced
+ * or detached run, which holds none).
+ */
+export type CycleOutcome = { live: LiveRun; downloads: string[]; grant: Grant; stoppedAfterGrace: boolean; released: Promise<boolean> };
 
 /** What a resuming client is given: the open cycle to follow (with its `leave`), or how it ended. */
 export type Resumed = { open: OpenCycle; leave: () => void } | { over: CycleOutcome };
@@ -27,6 +31,8 @@ const KEEP_OUTCOMES = 1000;
 export class AttachedCycles {
   private readonly open = new Map<string, OpenCycle>();
   private readonly outcomes = new Map<string, CycleOutcome>();
+  /** ended cycles (of `outcomes`) that released their own command lock */
+  private readonly releasedOwn = new Set<string>();
 
   constructor(
     private readonly graceSeconds: number,
@@ -53,7 +59,18 @@ export class AttachedCycles {
   ended(id: string, released: boolean): void {
     const cycle = this.open.get(id);
     if (!cycle) return;
-    this.close(cycle, { live: cycle.live, stoppedAfterGrace: false, released: Promise.resolve(released) });
+    if (released) this.releasedOwn.add(id);
+    this.close(cycle, { ...this.outcomeOf(cycle), stoppedAfterGrace: false, released: Promise.resolve(released) });
+  }
+
+  /**
+   * Whether the downloads of cycle `id` may be sent (again) to its client: while
+   * its lock is current, and after the cycle released that lock itself, since
+   * the files are the run's own. Never once the lock was taken over
+   * (docs/locks.md "Fencing").
+   */
+  mayDownload(id: string, grant: Grant): boolean {
+    return grant.forced || this.locks.isCurrent(grant.generation) || this.releasedOwn.has(id);
   }
 
   /** `user` comes back for the cycle of `generation`, or learns how it ended; only the run's owner may. */
@@ -96,13 +113,23 @@ export class AttachedCycles {
     const stoppedAfterGrace = !cycle.live.exit;
     logEvent("client-gone", { id: cycle.live.id, user: cycle.live.record.user, stopping: stoppedAfterGrace });
     this.runs.clientGone(cycle.live);
-    this.close(cycle, { live: cycle.live, stoppedAfterGrace, released: this.runs.finishCycle(cycle.live) });
+    this.close(cycle, { ...this.outcomeOf(cycle), stoppedAfterGrace, released: this.runs.finishCycle(cycle.live) });
+  }
+
+  private outcomeOf(cycle: OpenCycle): Pick<CycleOutcome, "live" | "downloads" | "grant"> {
+    return { live: cycle.live, downloads: cycle.downloads, grant: cycle.grant };
   }
 
   private close(cycle: OpenCycle, outcome: CycleOutcome): void {
+    const { id } = cycle.live;
     clearTimeout(cycle.timer);
-    this.open.delete(cycle.live.id);
-    this.outcomes.set(cycle.live.id, outcome);
-    if (this.outcomes.size > KEEP_OUTCOMES) this.outcomes.delete(this.outcomes.keys().next().value!);
+    this.open.delete(id);
+    this.outcomes.set(id, outcome);
+    void outcome.released.then((released) => void (released && this.outcomes.get(id) === outcome && this.releasedOwn.add(id)));
+    if (this.outcomes.size > KEEP_OUTCOMES) {
+      const oldest = this.outcomes.keys().next().value!;
+      this.outcomes.delete(oldest);
+      this.releasedOwn.delete(oldest);
+    }
   }
 }

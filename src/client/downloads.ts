@@ -4,7 +4,7 @@
  * decompressed into a temp file renamed into place when whole.
  * @module
  */
-import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, openSync, renameSync, rmSync, type WriteStream } from "node:fs";
 import { basename, join } from "node:path";
 import type { Gunzip } from "node:zlib";
 import { once } from "node:events";
@@ -26,27 +26,41 @@ export function checkDownloadTargets(remotes: string[], cwd: string, allowOverwr
   }
 }
 
+/**
+ * Receives one download at a time into a temp file beside its target, renamed
+ * over the target only when the whole gzip stream arrived and checked out
+ * (gunzip checks its CRC and length), so a cut or a failure never leaves a
+ * torn file there: the target is either as it was or the whole new file.
+ */
 export class DownloadWriter {
   private gunzip?: Gunzip;
+  private out?: WriteStream;
   private finished?: Promise<unknown>;
   private temp = "";
   private target = "";
   private progress?: Progress;
+  /** files begun so far: each gets a temp name of its own */
+  private count = 0;
 
   constructor(private readonly cwd: string) {}
 
   async begin(remote: string, size = 0): Promise<void> {
     // node:zlib costs milliseconds to load: only once a download arrives.
     const { createGunzip } = await import("node:zlib");
+    this.abort(); // a file frame without its file_end before it: nothing of it is kept
     this.target = join(this.cwd, localName(remote));
-    this.temp = join(this.cwd, `.${localName(remote)}.keg-part-${process.pid}`);
-    const out = createWriteStream(this.temp, { mode: 0o644 });
-    this.gunzip = createGunzip();
+    this.temp = join(this.cwd, `.${localName(remote)}.keg-part-${process.pid}-${++this.count}`);
+    // Opened here, not by the stream later, so an abort right after removes a file that exists.
+    const out = createWriteStream("", { fd: openSync(this.temp, "w", 0o644) });
+    const gunzip = createGunzip();
+    this.out = out;
+    this.gunzip = gunzip;
     this.progress = new Progress(`downloading ${localName(remote)}`, size);
     const progress = this.progress;
-    this.gunzip.on("data", (chunk: Buffer) => progress.add(chunk.length));
-    this.gunzip.pipe(out);
-    this.finished = Promise.race([once(out, "finish"), once(this.gunzip, "error").then(([e]) => Promise.reject(e))]);
+    gunzip.on("data", (chunk: Buffer) => progress.add(chunk.length));
+    gunzip.pipe(out);
+    const failed = (stream: Gunzip | WriteStream) => once(stream, "error").then(([e]) => Promise.reject(e));
+    this.finished = Promise.race([once(out, "finish"), failed(gunzip), failed(out)]);
     this.finished.catch(() => {});
   }
 
@@ -56,18 +70,21 @@ export class DownloadWriter {
 
   /** Finishes the current file; returns an error sentence or undefined. */
   async end(ok: boolean, error?: string): Promise<string | undefined> {
-    const gunzip = this.gunzip;
+    const { gunzip, out, temp, target } = this;
     this.gunzip = undefined;
-    if (!gunzip) return error ?? "nothing was received";
+    this.out = undefined;
+    this.temp = "";
+    if (!gunzip || !out) return error ?? "nothing was received";
     gunzip.end();
     try {
       await this.finished;
       this.progress?.finish();
       if (!ok) throw new Error(error ?? "the box stopped sending it");
-      renameSync(this.temp, this.target);
+      renameSync(temp, target);
       return undefined;
     } catch (e) {
-      rmSync(this.temp, { force: true });
+      out.destroy();
+      rmSync(temp, { force: true });
       return (e as Error).message;
     }
   }
@@ -75,7 +92,9 @@ export class DownloadWriter {
   /** Drops the file being received, if any (a broken stream; the box sends it again after a reconnection). */
   abort(): void {
     this.gunzip?.destroy();
+    this.out?.destroy();
     this.gunzip = undefined;
+    this.out = undefined;
     this.progress?.finish();
     this.progress = undefined;
     if (this.temp) rmSync(this.temp, { force: true });

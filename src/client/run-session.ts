@@ -39,6 +39,12 @@ class AttachedRun {
   private exitCode?: number;
   private cycleEnded = false;
   private readonly failedDownloads: string[] = [];
+  /** the downloads whose `file_end` came on the current stream (the box sends them all again after a reconnection) */
+  private readonly endedDownloads = new Set<string>();
+  /** the downloads saved whole, on any stream */
+  private readonly savedDownloads = new Set<string>();
+  /** the run spec's downloads: each must end, whole or failed, before the cycle's end */
+  private expectedDownloads: string[] = [];
   private readonly abort = new AbortController();
   private readonly waiting: WaitingDisplay;
   private readonly heartbeat: Heartbeat;
@@ -63,6 +69,7 @@ class AttachedRun {
       onBreak: () => {
         this.downloads.abort();
         this.failedDownloads.length = 0;
+        this.endedDownloads.clear();
       },
       // A stop asked for while the box was out of reach may not have arrived.
       onResumed: () => {
@@ -73,6 +80,7 @@ class AttachedRun {
 
   async run(spec: RunSpec, upload: Upload): Promise<number> {
     const stopListening = onInterrupt(this.interrupted);
+    this.expectedDownloads = spec.downloads;
     try {
       let response: Response;
       try {
@@ -143,13 +151,23 @@ class AttachedRun {
       case Frame.file_end: {
         const { path, ok, error } = frame.payload;
         const failed = await this.downloads.end(ok, error);
-        if (failed) this.failedDownloads.push(`Download of '${path}' failed: ${failed}.`);
+        this.endedDownloads.add(path);
+        if (!failed) this.savedDownloads.add(path);
+        // A file saved whole before a blip stays whole whatever its second sending says.
+        else if (!this.savedDownloads.has(path)) this.failedDownloads.push(`Download of '${path}' failed: ${failed}.`);
         return;
       }
       case Frame.end:
         this.cycleEnded = true;
+        // Never a silent success without a file: an older box replays an ended cycle without its downloads.
+        for (const path of this.missingDownloads()) this.failedDownloads.push(`Download of '${path}' failed: the box did not send it.`);
         return;
     }
+  }
+
+  /** The downloads asked for that were never saved and whose end has not come on the current stream. */
+  private missingDownloads(): string[] {
+    return this.expectedDownloads.filter((path) => !this.endedDownloads.has(path) && !this.savedDownloads.has(path));
   }
 
   private outcome(streamCut: boolean): RunOutcome {
@@ -170,7 +188,12 @@ class AttachedRun {
     const code = exitCodeFor(outcome);
     const unknown = unknownExitReason(outcome);
     const ps = `See 'keg python ps --box ${this.box.name}'.`;
-    if (code === EXIT_UNKNOWN && unknown === "cut")
+    const missing = this.missingDownloads();
+    if (code === EXIT_UNKNOWN && unknown === "cut" && this.exitCode !== undefined && missing.length)
+      printError(
+        `Lost the connection to box '${this.box.name}' before ${missing.map((p) => `'${p}'`).join(", ")} ${missing.length > 1 ? "were" : "was"} downloaded whole (${cut!.message}); nothing of it was saved. The run exited with code ${this.exitCode}.`,
+      );
+    else if (code === EXIT_UNKNOWN && unknown === "cut")
       printError(`Lost the connection to box '${this.box.name}' before the run ended (${cut!.message}); its exit code is unknown. ${ps}`);
     else if (code === EXIT_UNKNOWN && unknown === "ended")
       printError(`The stream from box '${this.box.name}' ended before the run's exit code arrived. ${ps}`);

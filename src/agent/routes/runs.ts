@@ -195,7 +195,7 @@ export function runRoutes(deps: RunDeps) {
   async function* restOfCycle(live: LiveRun, downloads: string[], grant: Grant, from: number) {
     yield* outputFrames(live, runs, keepaliveMs, from);
     const work = runPaths(live.dir).work;
-    for (const wanted of downloads) yield* downloadFrames(work, wanted, () => grant.forced || locks.isCurrent(grant.generation));
+    for (const wanted of downloads) yield* downloadFrames(work, wanted, () => cycles.mayDownload(live.id, grant));
     const released = await runs.finishCycle(live);
     cycles.ended(live.id, released);
     yield encodeJsonFrame(Frame.end, { released });
@@ -303,10 +303,14 @@ export function runRoutes(deps: RunDeps) {
     }
     disableIdleTimeout(c.env?.server, c.req.raw);
     if ("over" in resumed) {
-      const { released } = resumed.over;
+      const { released, downloads, grant } = resumed.over;
+      // The cycle ended while the client was away (maybe before its downloads reached it): they go again.
       const replay = async function* () {
         yield* outputFrames(live, runs, keepaliveMs, offset);
-        yield encodeJsonFrame(Frame.end, { released: await released });
+        const own = await released;
+        const work = runPaths(live.dir).work;
+        for (const wanted of downloads) yield* downloadFrames(work, wanted, () => grant.forced || own);
+        yield encodeJsonFrame(Frame.end, { released: own });
       };
       return new Response(frameStream(replay()), { headers: frameHeaders });
     }
