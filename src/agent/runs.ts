@@ -23,7 +23,7 @@ import { readJson, runPaths, type ExitRecord, type RunPlan } from "./run-files.t
 import type { State } from "./state.ts";
 import { signalGroup, stopGroup } from "./signals.ts";
 import { containerOf, keepContainer, signalRun } from "./container.ts";
-import type { SupervisorEvents, SupervisorOrders } from "./supervise.ts";
+import { EXIT_RECORDED, type SupervisorEvents, type SupervisorOrders } from "./supervise.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
 
@@ -44,7 +44,8 @@ export type LiveRun = {
 const POLL_MS = 250;
 /** How long after a detached run's group is gone its supervisor may take to record the exit (drain, descendants). */
 const EXIT_RECORD_WAIT_MS = 10_000;
-const SPARE_DELAY_MS = 100;
+/** After a cycle's end frame (a script loop's next run comes soon); not during the end, which a spawn would hold up. */
+const SPARE_DELAY_MS = 5;
 const PID_WAIT_MS = 10_000;
 
 export class RunManager {
@@ -125,29 +126,41 @@ export class RunManager {
     setTimeout(() => (this.spare ??= spawnHelper([...selfCommand(), "supervise"])), SPARE_DELAY_MS).unref();
   }
 
+  /** Resolves once the supervisor has written the run's exit record (`!`), or is gone; it exits a few ms later. */
   private async supervise(orders: SupervisorOrders, events: SupervisorEvents): Promise<void> {
     const supervisor = this.takeSupervisor();
     // An attached run's supervisor keeps its stdin open: when this agent dies, it
     // sees the end and stops the run that no client can follow any more.
     supervisor.tell(`${JSON.stringify(orders)}\n`, { keepOpen: orders.plan.attached });
-    const decoder = new TextDecoder();
-    let text = "";
-    let told = false;
-    for await (const chunk of supervisor.stdout) {
-      // Lines until `pid N` (`warm`, or `cold WHY`, before it); then one byte per append.
-      for (text += told ? "" : decoder.decode(chunk); !told && text.includes("\n"); text = text.slice(text.indexOf("\n") + 1)) {
-        const line = text.slice(0, text.indexOf("\n"));
-        const pid = /^pid (\d+)$/.exec(line);
-        if (pid) {
-          told = true;
-          events.started(Number(pid[1]));
-        } else if (line === "warm") events.warm?.(true);
-        else if (line.startsWith("cold ")) events.warm?.(false, line.slice(5, 300));
+    let recorded!: () => void;
+    const exitRecorded = new Promise<void>((resolve) => (recorded = resolve));
+    void (async () => {
+      const decoder = new TextDecoder();
+      let text = "";
+      let told = false;
+      for await (const chunk of supervisor.stdout) {
+        text += decoder.decode(chunk);
+        // Lines until `pid N` (`warm`, or `cold WHY`, before it); then one byte per append, `!` at the end.
+        for (; !told && text.includes("\n"); text = text.slice(text.indexOf("\n") + 1)) {
+          const line = text.slice(0, text.indexOf("\n"));
+          const pid = /^pid (\d+)$/.exec(line);
+          if (pid) {
+            told = true;
+            events.started(Number(pid[1]));
+          } else if (line === "warm") events.warm?.(true);
+          else if (line.startsWith("cold ")) events.warm?.(false, line.slice(5, 300));
+        }
+        if (told) {
+          if (text.includes(EXIT_RECORDED)) recorded();
+          text = "";
+        }
+        events.output();
       }
-      events.output();
-    }
-    await supervisor.exited;
-    this.refillSpare();
+      recorded();
+      await supervisor.exited;
+      this.refillSpare();
+    })();
+    await exitRecorded;
   }
 
   /**
@@ -221,6 +234,7 @@ export class RunManager {
       void (live.saved ?? Promise.resolve()).then(forget, forget);
       // After the release: pruning must not keep the next user waiting.
       setImmediate(() => this.prune());
+      this.refillSpare();
       if (live.record.forced || live.record.detached) return false;
       return this.locks.releaseCommand(live.record.generation);
     })();

@@ -7,8 +7,9 @@
  * across agent restarts. The agent keeps one started and waiting for its
  * orders on stdin (the run folder and the plan, as one JSON line: the
  * environment the user passed never touches the disk), so a run does not wait
- * for a process start. It tells the agent `pid N` once on stdout, then one
- * byte per append.
+ * for a process start. It tells the agent `warm` or `cold WHY` when the warm
+ * interpreter was asked, `pid N` once, then one byte per append, and `!` once
+ * the exit record is written.
  * @module
  */
 import { writeSync } from "node:fs";
@@ -45,6 +46,9 @@ async function pump(stream: ReadableStream<Uint8Array>, onChunk: (chunk: Uint8Ar
     onChunk(next.value);
   }
 }
+
+/** What a supervisor tells the agent once the exit record is written: the cycle may end before the process has. */
+export const EXIT_RECORDED = "!";
 
 /** What the agent tells a supervisor on its stdin's first line. */
 export type SupervisorOrders = { dir: string; plan: RunPlan };
@@ -226,6 +230,6 @@ export async function supervise(): Promise<number> {
     output,
   });
   ended = true;
-  tell(".");
+  tell(EXIT_RECORDED);
   return 0;
 }
