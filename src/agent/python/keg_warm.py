@@ -41,6 +41,7 @@ KEPT = set(sys.modules)
 import builtins  # noqa: E402 (after the preloads: see OURS)
 import ctypes  # noqa: E402
 import fcntl  # noqa: E402
+import gc  # noqa: E402
 import json  # noqa: E402
 import select  # noqa: E402
 import signal  # noqa: E402
@@ -192,6 +193,8 @@ def run_script(orders):
     main.__loader__ = SourceFileLoader("__main__", main.__file__)
     main.__builtins__ = builtins
     main.__annotations__ = {}
+    # A fresh interpreter's collector has nothing frozen (the pages stay shared until a full collection).
+    gc.unfreeze()
     for name in OURS:
         sys.modules.pop(name, None)
     sys.modules["__main__"] = main
@@ -332,6 +335,8 @@ def main():
     listener.listen(128)
     # Runners are reaped by the kernel; each one reaps its own script.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # What is here now stays shared with every fork: the collector never touches (copies) it.
+    gc.freeze()
     _, taken = fork_spare(listener)
     say("ready", os.getpid())
     while True:
