@@ -8,7 +8,8 @@
  * side of it is src/agent/warm-start.ts.
  * @module
  */
-import { chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync } from "node:fs";
+import { writeFileAtomically } from "../files/atomic-write.ts";
 import { join } from "node:path";
 import { spawnHelper, type Helper } from "../platform/index.ts";
 import forkserverSource from "./python/keg_warm.py" with { type: "text" };
@@ -89,8 +90,9 @@ export class WarmPython {
     if (this.stopped) return;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     if (this.user.switches) chownSync(this.dir, this.user.uid, this.user.gid);
-    const file = join(this.dir, "forkserver.py");
-    writeFileSync(file, forkserverSource, { mode: 0o644 });
+    // Beside the keg module, the agent's: the run user owns STATE/warm, and could link a name there elsewhere.
+    const file = join(this.python.libDir, "keg_warm.py");
+    writeFileAtomically(file, forkserverSource, { sync: false, mode: 0o644 });
     const socket = join(this.dir, `${process.pid}.${++this.generation}.sock`);
     const helper = spawnHelper(asRunUser(this.user, [python, file, socket, this.preload.join(",")]), { env: this.env, cwd: this.dir });
     helper.tell("", { keepOpen: true });

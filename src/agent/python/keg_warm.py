@@ -1,6 +1,6 @@
 """keg's warm interpreter (docs/usage.md "Warm interpreter").
 
-`python forkserver.py SOCKET [MODULE,...]` imports the preload modules once,
+`python STATE/lib/keg_warm.py SOCKET [MODULE,...]` imports the preload modules once,
 listens on the Unix socket SOCKET, and keeps one *spare* ready: a runner
 (its child) that has already forked the script's process, which has its own
 session, its pipes as fds 1, 2 and 3, and a fresh interpreter's signal

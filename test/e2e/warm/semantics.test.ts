@@ -141,7 +141,7 @@ describe("a warm run looks like a fresh interpreter", () => {
     const raised = await byValue("raises.py");
     expect(raised.code).toBe(1);
     expect(raised.stderr).toMatch(/^Traceback \(most recent call last\):\n  File "\/.+\/runs\/ID\/work\/raises\.py", line 4, in <module>\n/);
-    expect(raised.stderr).not.toContain("forkserver");
+    expect(raised.stderr).not.toContain("keg_warm");
   });
 
   test("each warm run has its own random state", async () => {
