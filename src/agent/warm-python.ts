@@ -8,10 +8,10 @@
  * side of it is src/agent/warm-start.ts.
  * @module
  */
-import { chownSync, mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, rmSync } from "node:fs";
 import { writeFileAtomically } from "../files/atomic-write.ts";
 import { join } from "node:path";
-import { spawnHelper, type Helper } from "../platform/index.ts";
+import { listenUnixDescriptor, spawnHelper, type Helper } from "../platform/index.ts";
 import forkserverSource from "./python/keg_warm.py" with { type: "text" };
 import { logEvent } from "./log.ts";
 import type { PythonEnv } from "./python-env.ts";
@@ -68,7 +68,7 @@ export class WarmPython {
     private readonly preload: string[],
   ) {
     this.dir = join(stateDir, "warm");
-    this.env = { ...baseEnv(user, this.dir), PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1", PYTHONPATH: python.libDir };
+    this.env = { ...baseEnv(user, "/tmp"), PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1", PYTHONPATH: python.libDir };
     void python.runner.then(
       (runner) => {
         if (runner.venv) this.start(runner.python);
@@ -88,13 +88,28 @@ export class WarmPython {
 
   private start(python: string): void {
     if (this.stopped) return;
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    if (this.user.switches) chownSync(this.dir, this.user.uid, this.user.gid);
-    // Beside the keg module, the agent's: the run user owns STATE/warm, and could link a name there elsewhere.
+    // The agent's own folder: the run user can neither reach the socket nor put a link in its place.
+    if (this.generation === 0) {
+      // Made anew at start: an older keg gave this folder to the run user.
+      rmSync(this.dir, { recursive: true, force: true });
+      mkdirSync(this.dir, { mode: 0o700 });
+    }
     const file = join(this.python.libDir, "keg_warm.py");
     writeFileAtomically(file, forkserverSource, { sync: false, mode: 0o644 });
     const socket = join(this.dir, `${process.pid}.${++this.generation}.sock`);
-    const helper = spawnHelper(asRunUser(this.user, [python, file, socket, this.preload.join(",")]), { env: this.env, cwd: this.dir });
+    let listening: number;
+    try {
+      listening = listenUnixDescriptor(socket);
+    } catch (error) {
+      this.off((error as Error).message);
+      return;
+    }
+    let helper: Helper;
+    try {
+      helper = spawnHelper(asRunUser(this.user, [python, file, this.preload.join(",")]), { env: this.env, cwd: "/", fd3: listening });
+    } finally {
+      closeSync(listening);
+    }
     helper.tell("", { keepOpen: true });
     const server: Server = { helper, socket, ready: undefined as never, served: false };
     server.ready = this.follow(server);
@@ -108,6 +123,7 @@ export class WarmPython {
       old?.helper.tell("");
     });
     void helper.exited.then((code) => {
+      rmSync(socket, { force: true });
       if (this.current === server) this.current = undefined;
       if (this.starting === server) this.starting = undefined;
       if (this.stopped || this.current || this.starting) return;

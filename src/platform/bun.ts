@@ -7,7 +7,7 @@ import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection } from "./types.ts";
 import { CLIENT_WATER, SERVER_WATER, watchedSocket } from "./socket-queue.ts";
 import { groupDeadline } from "./process-group.ts";
-import { closeAll, outputPipe, type PipeCalls } from "./output-pipes.ts";
+import { closeAll, O_CLOEXEC, outputPipe, type PipeCalls } from "./output-pipes.ts";
 
 export type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection };
 
@@ -94,6 +94,36 @@ export function disableIdleTimeout(server: unknown, request: Request): void {
   (server as { timeout?: (req: Request, seconds: number) => void })?.timeout?.(request, 0);
 }
 
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SUN_PATH_BYTES = 108;
+
+/** socket, bind and listen through bun:ffi: the descriptor is ours alone, Bun's loop never sees it. */
+export function listenUnixDescriptor(path: string): number {
+  const { dlopen, FFIType, ptr } = require("bun:ffi") as typeof import("bun:ffi");
+  const libc = dlopen("libc.so.6", {
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  });
+  try {
+    const name = new TextEncoder().encode(path);
+    if (name.length >= SUN_PATH_BYTES) throw new Error(`the socket path ${path} is longer than ${SUN_PATH_BYTES - 1} bytes`);
+    const address = new Uint8Array(2 + SUN_PATH_BYTES);
+    new DataView(address.buffer).setUint16(0, AF_UNIX, true);
+    address.set(name, 2);
+    const fd = libc.symbols.socket(AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0);
+    if (fd < 0) throw new Error("cannot make a Unix socket");
+    if (libc.symbols.bind(fd, ptr(address), address.length) !== 0 || libc.symbols.listen(fd, 128) !== 0) {
+      closeAll([fd]);
+      throw new Error(`cannot listen on ${path}`);
+    }
+    return fd;
+  } finally {
+    libc.close();
+  }
+}
+
 let pipeCalls: PipeCalls | undefined;
 
 /** pipe2 and fcntl through bun:ffi, opened at the first run. */
@@ -152,7 +182,8 @@ export function spawnRun(argv: string[], options: { cwd: string; env: Record<str
 }
 
 export function spawnHelper(argv: string[], options: HelperOptions = {}): Helper {
-  const proc = Bun.spawn(argv, { stdio: ["pipe", "pipe", "inherit"], detached: true, env: options.env, cwd: options.cwd });
+  const stdio = options.fd3 === undefined ? (["pipe", "pipe", "inherit"] as const) : (["pipe", "pipe", "inherit", options.fd3] as const);
+  const proc = Bun.spawn(argv, { stdio: [...stdio], detached: true, env: options.env, cwd: options.cwd });
   return {
     pid: proc.pid,
     stdout: proc.stdout as ReadableStream<Uint8Array>,

@@ -156,6 +156,11 @@ export function spawnHelper(argv: string[], options: HelperOptions = {}): Helper
   };
 }
 
+/** Deno's node:child_process passes no descriptor of ours to a child: the warm interpreter is the compiled agent's. */
+export function listenUnixDescriptor(_path: string): number {
+  throw new Error("the warm interpreter needs the compiled keg-agent (it cannot run under Deno)");
+}
+
 /** Deno reads files on its own threads: a blocking open (the writer is there) and plain reads. */
 export function openPipe(path: string): OpenedPipe {
   const fd = openSync(path, "r");

@@ -24,6 +24,7 @@ export const {
   spawnHelper,
   openPipe,
   connectUnix,
+  listenUnixDescriptor,
   selfCommand,
   becomeSubreaper,
   runCaptured,

@@ -67,8 +67,8 @@ export type UnixConnection = {
   onClose?: () => void;
 };
 
-/** How a helper starts: its environment and working directory (default: the agent's). */
-export type HelperOptions = { env?: Record<string, string>; cwd?: string };
+/** How a helper starts: its environment and working directory (default: the agent's), and a descriptor for its fd 3. */
+export type HelperOptions = { env?: Record<string, string>; cwd?: string; fd3?: number };
 
 export type Captured = { code: number | null; stdout: string; stderr: string; timedOut: boolean };
 
@@ -89,6 +89,12 @@ export type Platform = {
   spawnHelper(argv: string[], options?: HelperOptions): Helper;
   /** Opens the pipe at `path` for reading; throws when it cannot, or when it is not a pipe. */
   openPipe(path: string): OpenedPipe;
+  /**
+   * A listening Unix stream socket at `path`, made by this process (the file is
+   * its user's), as a bare descriptor for a helper's fd 3: the runtime itself
+   * never accepts on it. Throws where the runtime cannot pass one on.
+   */
+  listenUnixDescriptor(path: string): number;
   /** Connects to the Unix socket at `path`; rejects when nothing listens there. */
   connectUnix(path: string): Promise<UnixConnection>;
   /** The command that re-enters this program (compiled: the binary itself). */

@@ -1,7 +1,8 @@
 """keg's warm interpreter (docs/usage.md "Warm interpreter").
 
-`python STATE/lib/keg_warm.py SOCKET [MODULE,...]` imports the preload modules once,
-listens on the Unix socket SOCKET, and keeps one *spare* ready: a runner
+`python STATE/lib/keg_warm.py [MODULE,...]` imports the preload modules once,
+accepts on fd 3 (a listening Unix socket keg-agent made in its own folder,
+which the run user cannot reach), and keeps one *spare* ready: a runner
 (its child) that has already forked the script's process, which has its own
 session, its pipes as fds 1, 2 and 3, and a fresh interpreter's signal
 handlers, and waits for its orders. A run costs no fork on its path: the
@@ -34,7 +35,7 @@ def preload(names):
     return failed
 
 
-PRELOAD = [name for name in (sys.argv[2].split(",") if len(sys.argv) > 2 else []) if name] if __name__ == "__main__" else []
+PRELOAD = [name for name in (sys.argv[1].split(",") if len(sys.argv) > 1 else []) if name] if __name__ == "__main__" else []
 PRELOAD_FAILED = preload(PRELOAD)
 KEPT = set(sys.modules)
 
@@ -321,18 +322,9 @@ def fork_spare(listener):
 
 
 def main():
-    path = sys.argv[1]
     for name, problem in PRELOAD_FAILED:
         say("preload-failed", name, problem)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    umask = os.umask(0o077)
-    listener.bind(path)
-    os.umask(umask)
-    listener.listen(128)
+    listener = socket.socket(fileno=3)
     # Runners are reaped by the kernel; each one reaps its own script.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     # What is here now stays shared with every fork: the collector never touches (copies) it.
@@ -349,10 +341,6 @@ def main():
             os.close(taken)
             _, taken = fork_spare(listener)
     # The spare ends with us (its parent-death signal); one taken by a run a moment ago does not.
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 if __name__ == "__main__":

@@ -6,12 +6,12 @@
  * skipped (never passed) elsewhere.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { agentCommand } from "../../helpers/agent.ts";
 import { agentBin } from "../../helpers/bin.ts";
 import { runBox } from "../../helpers/run.ts";
-import { isAlive, until } from "../../helpers/until.ts";
+import { isAlive } from "../../helpers/until.ts";
 import { buildWheel } from "../../helpers/wheel.ts";
 
 setDefaultTimeout(60_000);
@@ -141,38 +141,49 @@ test.skipIf(!canSwitch)("with --run-as, a script that swaps the venv's python ne
   expect(callers.every((caller) => caller === uid)).toBe(true);
 });
 
-/** Replaces the warm interpreter's socket with one that names the agent's own process (docs/security.md "Warm interpreter"). */
-const FORGER = `
-import glob, os, socket, sys
-state, agent_pid = sys.argv[1], sys.argv[2]
-path = glob.glob(os.path.join(state, "warm", "*.sock"))[0]
-os.unlink(path)
-server = socket.socket(socket.AF_UNIX)
-server.bind(path)
-os.chmod(path, 0o777)
-server.listen(8)
-open("forging", "w").close()
-while True:
-    conn, _ = server.accept()
-    conn.recv(65536)
-    conn.sendall(f"started {agent_pid} {agent_pid} 0 1 2\\n".encode())
+/** What a script tries against the warm interpreter's socket (docs/security.md "Warm interpreter"). */
+const PROBE_WARM = `
+import glob, json, os, socket, sys
+state = sys.argv[1]
+def attempt(step):
+    try:
+        return step()
+    except Exception as error:
+        return type(error).__name__
+print(json.dumps({
+    "uid": os.getuid(),
+    "list_warm": attempt(lambda: os.listdir(os.path.join(state, "warm"))),
+    "sockets": attempt(lambda: glob.glob(os.path.join(state, "warm", "*"))),
+    "ppid_is_runner": attempt(lambda: open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0")[1].endswith(b"keg_warm.py")),
+}))
 `;
 
-test.skipIf(!canSwitch)("with --warm-python the warm runs are USER's, and a forged answer on the socket only makes runs start cold", async () => {
+test.skipIf(!canSwitch)("with --warm-python the warm runs are USER's, the socket is out of USER's reach, and a forged answer only makes a run start cold", async () => {
   const stateDir = join(root, "state-warm");
-  await using box = await runBox({ "who.py": "import os\nprint(os.getuid())\n", "forge.py": FORGER }, { stateDir, args: ["--run-as", user, "--python", "/usr/bin/python3", "--warm-python"] });
+  await using box = await runBox({ "probe.py": PROBE_WARM, "who.py": "import os\nprint(os.getuid())\n" }, { stateDir, args: ["--run-as", user, "--python", "/usr/bin/python3", "--warm-python"] });
   const uid = Number(Bun.spawnSync(["id", "-u", user]).stdout.toString());
-  expect((await box.run(["python", "run", "who.py"])).stdout).toBe(`${uid}\n`);
-  expect(statSync(join(stateDir, "warm")).uid).toBe(uid);
-  const forger = await box.run(["python", "run", "forge.py", stateDir, String(box.agent.pid), "-d"]);
-  expect(forger.code).toBe(0);
-  const id = forger.stdout.trim();
-  await until(() => existsSync(join(stateDir, "runs", id, "work", "forging")), { what: "the forged socket" });
-  const forged = await box.run(["python", "run", "who.py"]);
-  expect({ code: forged.code, stdout: forged.stdout, stderr: forged.stderr }).toEqual({ code: 0, stdout: `${uid}\n`, stderr: "" });
+  const probe = await box.run(["python", "run", "probe.py", stateDir]);
+  expect(probe.stderr).toBe("");
+  expect(JSON.parse(probe.stdout)).toEqual({ uid, list_warm: "PermissionError", sockets: [], ppid_is_runner: true });
+  expect(statSync(join(stateDir, "warm")).uid).toBe(0);
+  expect(statSync(join(stateDir, "warm")).mode & 0o777).toBe(0o700);
+
+  // A forkserver that lies (as a compromised one would): it names the agent's own process.
+  const [socket] = readdirSync(join(stateDir, "warm")).filter((name) => name.endsWith(".sock"));
+  const path = join(stateDir, "warm", socket!);
+  rmSync(path);
+  const forger = Bun.listen({
+    unix: path,
+    socket: { data: (conn) => void conn.write(`started ${box.agent.pid} ${box.agent.pid} 0 1 2\n`) },
+  });
+  try {
+    const forged = await box.run(["python", "run", "who.py"]);
+    expect({ code: forged.code, stdout: forged.stdout, stderr: forged.stderr }).toEqual({ code: 0, stdout: `${uid}\n`, stderr: "" });
+  } finally {
+    forger.stop(true);
+  }
   expect(box.agent.output()).toMatch(/ event=warm-fallback run=[0-9a-f-]{36} cause="the runner \d+ is not the run user's"/);
-  const runs = JSON.parse((await box.run(["python", "ps", "--json"])).stdout) as { id: string; warm: boolean; status: string }[];
-  expect(runs.map((run) => run.warm)).toEqual([true, true, false]);
+  const runs = JSON.parse((await box.run(["python", "ps", "--json"])).stdout) as { warm: boolean }[];
+  expect(runs.map((run) => run.warm)).toEqual([true, false]);
   expect(isAlive(box.agent.pid)).toBe(true);
-  expect((await box.run(["python", "--kill", id])).code).toBe(0);
 });
