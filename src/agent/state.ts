@@ -73,7 +73,9 @@ function openVolatile(stateDir: string): VolatileDb {
     mkdirSync(path, { recursive: true, mode: 0o700 });
     writeFileSync(bootFile, `${boot}\n`, { mode: 0o600 });
   }
-  const root = open({ path, maxDbs: 4, compression: false, noSync: true });
+  // A write map and no sync: a commit is a few stores into memory the page
+  // cache keeps when the agent dies (not when the machine does: see bootId).
+  const root = open({ path, maxDbs: 4, compression: false, noSync: true, useWritemap: true });
   return {
     root,
     locks: root.openDB<any, string>({ name: "locks", encoding: "json" }),

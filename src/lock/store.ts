@@ -41,6 +41,8 @@ const COMMAND = "command";
 const USER = "user";
 const GENERATION = "generation";
 const HISTORY_KEPT = 1000;
+/** Old events are removed in bunches: a range read per event would cost more than the event. */
+const PRUNE_EVERY = 64;
 /** Generations reserved by one durable commit. */
 export const GENERATION_BLOCK = 1024;
 /** Activity is written at most this often per lock; staleness is counted in seconds to minutes. */
@@ -114,7 +116,7 @@ export class LockStore {
   private record(event: Omit<HistoryEvent, "time">, now = Date.now()): void {
     const recorded: HistoryEvent = { time: isoSeconds(now), ...event };
     this.state.history.putSync(++this.sequence, recorded);
-    this.prune(this.state.history);
+    this.prune(this.state.history, true);
     this.told.push(recorded);
   }
 
@@ -124,7 +126,8 @@ export class LockStore {
     this.volatile.history.putSync(++this.sequence, recorded);
     this.prune(this.volatile.history);
     this.told.push(recorded);
-    this.moveTimer ??= setTimeout(() => {
+    if (this.moveTimer) return;
+    this.moveTimer = setTimeout(() => {
       this.moveTimer = undefined;
       // Closed meanwhile (a stop, an update's restart): the next start moves them.
       if (isOpen(this.state.root) && isOpen(this.volatile.root)) this.moveHistory();
@@ -132,10 +135,10 @@ export class LockStore {
     (this.moveTimer as { unref?: () => void }).unref?.();
   }
 
-  /** Keeps the latest HISTORY_KEPT sequence numbers (`end` is exclusive). */
-  private prune(history: Database<any, number>): void {
+  /** Keeps the latest HISTORY_KEPT sequence numbers (`end` is exclusive), pruned every PRUNE_EVERY events. */
+  private prune(history: Database<any, number>, now = false): void {
     const end = this.sequence - HISTORY_KEPT + 1;
-    if (end > 1) for (const key of history.getKeys({ end })) history.removeSync(key);
+    if (end > 1 && (now || this.sequence % PRUNE_EVERY === 0)) for (const key of history.getKeys({ end })) history.removeSync(key);
   }
 
   /** Tells onEvent what the transaction that just committed recorded. */
@@ -152,7 +155,7 @@ export class LockStore {
       this.state.history.putSync(key, value);
       keys.push(key);
     }
-    if (keys.length) this.prune(this.state.history);
+    if (keys.length) this.prune(this.state.history, true);
     return keys;
   }
 
@@ -425,6 +428,6 @@ export class LockStore {
     for (const history of [this.state.history, this.volatile.history])
       for (const { key, value } of history.getRange({ reverse: true, limit })) events.push([key, value]);
     events.sort((a, b) => a[0] - b[0]);
-    return events.slice(-limit).map(([, event]) => event);
+    return events.slice(-Math.min(limit, HISTORY_KEPT)).map(([, event]) => event);
   }
 }
