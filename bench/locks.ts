@@ -2,7 +2,9 @@
  * Box locks against their targets, in one run (docs/performance.md "Locks").
  * Build first (`npm run build`), then:
  *
- *   bun bench/locks.ts [--seconds S] [--trials N]   the full tables
+ *   bun bench/locks.ts [--seconds S] [--trials N] [--baseline-agent PATH]
+ *                                                   the full tables (and the
+ *                                                   HTTP rows of another agent)
  *   bun bench/locks.ts --quick                      one line per target, in ≤ 30 s
  *
  * `--quick` (for `bench:check`; `quickLocks()` is the same, importable) runs
@@ -278,14 +280,14 @@ type TargetFigures = { httpPairs16: number; commandPairs: number; race: number[]
 
 function targetLines(f: TargetFigures): string[] {
   return [
-    `user lock+unlock pairs/s over HTTP, 16 clients, durable: ${fmt(f.httpPairs16)} (target ≥ ${fmt(TARGET_HTTP_PAIRS)}) ${verdict(f.httpPairs16 >= TARGET_HTTP_PAIRS)}`,
+    `user lock+unlock pairs/s over HTTP, 16 clients of one user, every 200 synced: ${fmt(f.httpPairs16)} (target ≥ ${fmt(TARGET_HTTP_PAIRS)}) ${verdict(f.httpPairs16 >= TARGET_HTTP_PAIRS)}`,
     `command-lock acquire+release pairs/s in the store: ${fmt(f.commandPairs)} (target ≥ ${fmt(TARGET_COMMAND_PAIRS)}) ${verdict(f.commandPairs >= TARGET_COMMAND_PAIRS)}`,
     `24 simultaneous POST /v1/lock, one winner every trial, slowest: ${ms(Math.max(...f.race))} ms over ${f.race.length} trials (target ≤ ${TARGET_RACE_MS} ms) ${verdict(Math.max(...f.race) <= TARGET_RACE_MS)}`,
   ];
 }
 
-async function agentWithUsers() {
-  const agent = await startAgent(BOX);
+async function agentWithUsers(binary?: string) {
+  const agent = await startAgent(BOX, [], binary);
   const users = Array.from({ length: RACERS }, (_, i) => `racer${String(i + 1).padStart(2, "0")}`);
   return { agent, tokens: users.map((user) => agent.addUser(user)) };
 }
@@ -313,6 +315,13 @@ async function main() {
 
   const { agent, tokens } = await agentWithUsers();
   const figures = await http(agent, tokens, seconds);
+  const baseline = argValue("--baseline-agent");
+  if (baseline) {
+    // The same rows against another keg-agent (an older build), in the same run.
+    console.log(`(the same against ${baseline})`);
+    const other = await agentWithUsers(baseline);
+    await http(other.agent, other.tokens, seconds);
+  }
 
   const inProcess = await racersInProcess(agent, tokens, trials);
   const homes = tokens.map((token) => kegHome(agent, BOX, token));
