@@ -122,7 +122,8 @@ function printStore(seconds: number, f: StoreFigures) {
 
 // ---- (b) HTTP round trips ---------------------------------------------------------
 
-type Loops = { pairs: number; refused: number; requests: number };
+/** per second: pairs answered 200, refused locks, requests, and real changes (an unlock that unlocked, with the lock before it) */
+type Loops = { pairs: number; refused: number; requests: number; changes: number };
 
 function poster(agent: BenchAgent) {
   return (token: string, path: string, body: unknown) =>
@@ -142,6 +143,7 @@ async function lockLoops(agent: BenchAgent, tokens: string[], seconds: number): 
   const post = poster(agent);
   let pairs = 0;
   let refused = 0;
+  let unlocked = 0;
   const end = performance.now() + seconds * 1000;
   const t = performance.now();
   await Promise.all(
@@ -154,15 +156,17 @@ async function lockLoops(agent: BenchAgent, tokens: string[], seconds: number): 
           refused++;
           continue;
         }
-        const unlocked = await post(token, "/v1/unlock", { box: BOX, force: false });
-        await unlocked.arrayBuffer();
-        if (unlocked.status !== 200) throw new Error(`unlock: ${unlocked.status}`);
+        const unlock = await post(token, "/v1/unlock", { box: BOX, force: false });
+        const { message } = (await unlock.json()) as { message: string };
+        if (unlock.status !== 200) throw new Error(`unlock: ${unlock.status}`);
+        // Clients of one user find the lock theirs already, or gone already, as often as not: those answers change nothing.
+        if (message.endsWith(" unlocked")) unlocked++;
         pairs++;
       }
     }),
   );
   const elapsed = (performance.now() - t) / 1000;
-  return { pairs: pairs / elapsed, refused: refused / elapsed, requests: (2 * pairs + refused) / elapsed };
+  return { pairs: pairs / elapsed, refused: refused / elapsed, requests: (2 * pairs + refused) / elapsed, changes: (2 * unlocked) / elapsed };
 }
 
 async function getLoops(agent: BenchAgent, clients: number, path: string, token: string | undefined, seconds: number) {
@@ -196,16 +200,16 @@ async function http(agent: BenchAgent, tokens: string[], seconds: number) {
   console.log(`== (b) Over HTTP on 127.0.0.1 (one bun process, fetch with keep-alive), ${seconds} s per row, every 200 synced ==\n`);
   console.log(
     table(
-      ["clients", "lock+unlock pairs/s", "refused locks/s", "HTTP requests/s"],
+      ["clients", "pairs answered 200 /s", "real changes /s", "refused locks/s", "HTTP requests/s"],
       [
-        ["1 client: POST /v1/lock, POST /v1/unlock", fmt(one.pairs), "", fmt(one.requests)],
-        ["4 clients of one user, each: lock, unlock", fmt(four.pairs), "", fmt(four.requests)],
-        ["16 clients of one user, each: lock, unlock", fmt(sixteen.pairs), "", fmt(sixteen.requests)],
-        ["4 users racing for the box: lock, unlock when won", fmt(race4.pairs), fmt(race4.refused), fmt(race4.requests)],
-        ["16 users racing for the box: lock, unlock when won", fmt(race16.pairs), fmt(race16.refused), fmt(race16.requests)],
-        ["baseline 1 client: GET /health (no token, no LMDB)", "", "", fmt(health1)],
-        ["baseline 16 clients: GET /health", "", "", fmt(health16)],
-        ["baseline 16 clients: GET /v1/status (token check, LMDB reads)", "", "", fmt(status16)],
+        ["1 client: POST /v1/lock, POST /v1/unlock", fmt(one.pairs), fmt(one.changes), "", fmt(one.requests)],
+        ["4 clients of one user, each: lock, unlock", fmt(four.pairs), fmt(four.changes), "", fmt(four.requests)],
+        ["16 clients of one user, each: lock, unlock", fmt(sixteen.pairs), fmt(sixteen.changes), "", fmt(sixteen.requests)],
+        ["4 users racing for the box: lock, unlock when won", fmt(race4.pairs), fmt(race4.changes), fmt(race4.refused), fmt(race4.requests)],
+        ["16 users racing for the box: lock, unlock when won", fmt(race16.pairs), fmt(race16.changes), fmt(race16.refused), fmt(race16.requests)],
+        ["baseline 1 client: GET /health (no token, no LMDB)", "", "", "", fmt(health1)],
+        ["baseline 16 clients: GET /health", "", "", "", fmt(health16)],
+        ["baseline 16 clients: GET /v1/status (token check, LMDB reads)", "", "", "", fmt(status16)],
       ],
     ),
   );
@@ -276,11 +280,18 @@ async function racersProcesses(homes: string[], trials: number) {
 
 // ---- targets -------------------------------------------------------------------------
 
-type TargetFigures = { httpPairs16: number; commandPairs: number; race: number[] };
+type TargetFigures = { http16: Loops; commandPairs: number; race: number[] };
 
+/**
+ * The HTTP target counts pairs of real changes (an unlock that unlocked and
+ * the lock it undid), each synced before its answer: of 16 clients of one
+ * user many answers are "already yours" or "not locked", which change and
+ * sync nothing, so the pairs answered 200 are printed beside it, not judged.
+ */
 function targetLines(f: TargetFigures): string[] {
+  const pairs = f.http16.changes / 2;
   return [
-    `user lock+unlock pairs/s over HTTP, 16 clients of one user, every 200 synced: ${fmt(f.httpPairs16)} (target ≥ ${fmt(TARGET_HTTP_PAIRS)}) ${verdict(f.httpPairs16 >= TARGET_HTTP_PAIRS)}`,
+    `user lock+unlock pairs/s over HTTP, 16 clients, real changes each synced before its 200: ${fmt(pairs)} (target ≥ ${fmt(TARGET_HTTP_PAIRS)}; ${fmt(f.http16.pairs)} pairs answered 200) ${verdict(pairs >= TARGET_HTTP_PAIRS)}`,
     `command-lock acquire+release pairs/s in the store: ${fmt(f.commandPairs)} (target ≥ ${fmt(TARGET_COMMAND_PAIRS)}) ${verdict(f.commandPairs >= TARGET_COMMAND_PAIRS)}`,
     `24 simultaneous POST /v1/lock, one winner every trial, slowest: ${ms(Math.max(...f.race))} ms over ${f.race.length} trials (target ≤ ${TARGET_RACE_MS} ms) ${verdict(Math.max(...f.race) <= TARGET_RACE_MS)}`,
   ];
@@ -302,7 +313,7 @@ export async function quickLocks(): Promise<string[]> {
   await raceOnce(agent, tokens);
   const race: number[] = [];
   for (let i = 0; i < 5; i++) race.push(await raceOnce(agent, tokens));
-  return targetLines({ httpPairs16: sixteen.pairs, commandPairs: perSecond(store.command), race });
+  return targetLines({ http16: sixteen, commandPairs: perSecond(store.command), race });
 }
 
 async function main() {
@@ -340,7 +351,7 @@ async function main() {
   );
 
   console.log("\n== Targets ==\n");
-  for (const line of targetLines({ httpPairs16: figures.sixteen.pairs, commandPairs: perSecond(store.command), race: inProcess.times })) console.log(line);
+  for (const line of targetLines({ http16: figures.sixteen, commandPairs: perSecond(store.command), race: inProcess.times })) console.log(line);
   const d = processes.times;
   console.log(`24 racing 'keg boxes lock' processes, spawn to all exited: median ${ms(median(d))} ms (target ≤ ${TARGET_RACE_MS} ms; ${RACERS} 'keg --version' alone: ${ms(median(processes.floor))} ms) ${verdict(Math.max(...d) <= TARGET_RACE_MS)}`);
 }
