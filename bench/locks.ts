@@ -34,7 +34,7 @@
  */
 import { openState } from "../src/agent/state.ts";
 import { LockStore } from "../src/lock/store.ts";
-import { benchEnv, cleanUp, describeBuild, keg, kegHome, ms, requireBinaries, startAgent, table, tempDir, type BenchAgent } from "./harness.ts";
+import { benchEnv, cleanUp, describeBuild, keg, kegHome, ms, requireBinaries, startAgent, stopProcess, table, tempDir, type BenchAgent } from "./harness.ts";
 import { median, p90 } from "./lib.ts";
 
 const argValue = (flag: string) => {
@@ -304,17 +304,24 @@ async function agentWithUsers(binary?: string) {
   return { agent, tokens: users.map((user) => agent.addUser(user)) };
 }
 
-/** The quick version for bench:check: one line per target, in ≤ 30 s. */
+/**
+ * The quick version for bench:check: one line per target, in ≤ 30 s (~7 s
+ * here). It stops its agent; its temp dirs go with harness's `cleanUp()`.
+ */
 export async function quickLocks(): Promise<string[]> {
   requireBinaries();
   const store = await storeFigures(1, false);
   const { agent, tokens } = await agentWithUsers();
-  await lockLoops(agent, times(16, tokens[0]!), 0.5); // warm-up
-  const sixteen = await lockLoops(agent, times(16, tokens[0]!), 2);
-  await raceOnce(agent, tokens);
-  const race: number[] = [];
-  for (let i = 0; i < 5; i++) race.push(await raceOnce(agent, tokens));
-  return targetLines({ http16: sixteen, commandPairs: perSecond(store.command), race });
+  try {
+    await lockLoops(agent, times(16, tokens[0]!), 0.5); // warm-up
+    const sixteen = await lockLoops(agent, times(16, tokens[0]!), 2);
+    await raceOnce(agent, tokens);
+    const race: number[] = [];
+    for (let i = 0; i < 5; i++) race.push(await raceOnce(agent, tokens));
+    return targetLines({ http16: sixteen, commandPairs: perSecond(store.command), race });
+  } finally {
+    await stopProcess(agent.proc);
+  }
 }
 
 async function main() {
