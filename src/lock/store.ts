@@ -106,6 +106,8 @@ export class LockStore {
     this.volatile = state.volatile();
     this.ceiling = state.locks.get(GENERATION) ?? 0;
     this.sequence = Math.max(lastKey(state.history), lastKey(this.volatile.history));
+    // A fresh volatile environment goes on from the ceiling.
+    if (this.volatile.locks.get(GENERATION) === undefined) this.volatile.root.transactionSync(() => this.volatile.locks.putSync(GENERATION, this.ceiling));
   }
 
   read(): LockState {
@@ -192,11 +194,14 @@ export class LockStore {
 
   /**
    * Takes the command lock (or, forced, records the bypass); throws the spec's
-   * refusal. One volatile transaction inside the durable one: the durable
-   * commit is empty (no sync) unless a new block of generations is reserved.
+   * refusal. One volatile transaction inside a durable one that stays empty
+   * (no sync): it holds the durable write lock, so the user lock read cannot
+   * change meanwhile.
    */
   acquireCommand(box: string, user: string, command: CommandName, force: boolean, runId?: string): Grant {
-    let reserved = 0;
+    // A new block first, in a durable commit of its own (synced): a failing
+    // disk then fails the grant before anything of it is written.
+    if (this.nextGeneration() > this.ceiling) this.reserveGenerations();
     let grant: Grant;
     try {
       grant = this.state.root.transactionSync(() =>
@@ -205,13 +210,9 @@ export class LockStore {
           const state = this.read();
           const decision = decideCommand(state, { user, force, now, ttlMs: this.ttlMs });
           if (!decision.ok) throw this.refusal(box, decision);
-          // The volatile counter stays at or below the ceiling; a fresh volatile environment starts at it.
-          const next = (this.volatile.locks.get(GENERATION) ?? this.ceiling) + 1;
-          if (next > this.ceiling) {
-            // Durable before the grant is answered: the outer commit syncs it.
-            reserved = next + GENERATION_BLOCK - 1;
-            this.state.locks.putSync(GENERATION, reserved);
-          }
+          const next = this.nextGeneration();
+          // Never above the durable ceiling (reserved above, in this same thread).
+          if (next > this.ceiling) throw new Error(`generation ${next} above the reserved ${this.ceiling}`);
           this.volatile.locks.putSync(GENERATION, next);
           if (!decision.take) {
             this.recordVolatile({ event: "forced-command", user, command, holder: state.command?.user ?? state.user?.user, generation: next }, now);
@@ -229,9 +230,23 @@ export class LockStore {
       this.told = [];
       throw error;
     }
-    if (reserved) this.ceiling = reserved;
     this.tell();
     return grant;
+  }
+
+  /** The volatile counter stays at or below the durable ceiling. */
+  private nextGeneration(): number {
+    return (this.volatile.locks.get(GENERATION) ?? 0) + 1;
+  }
+
+  /** Raises the durable ceiling a block above the next generation (one synced commit). */
+  private reserveGenerations(): void {
+    const ceiling = this.state.root.transactionSync(() => {
+      const reserved = Math.max(this.state.locks.get(GENERATION) ?? 0, this.nextGeneration() + GENERATION_BLOCK - 1);
+      this.state.locks.putSync(GENERATION, reserved);
+      return reserved;
+    });
+    this.ceiling = ceiling;
   }
 
   isCurrent(generation: number): boolean {
