@@ -16,6 +16,7 @@ export function secureStateDir(stateDir: string, user: RunUser): void {
   chmodSync(stateDir, passThrough);
   for (const [name, mode] of [
     ["db", 0o700],
+    ["volatile", 0o700],
     ["runs", passThrough],
   ] as const) {
     const path = join(stateDir, name);

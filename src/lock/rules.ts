@@ -64,4 +64,14 @@ export function decideUnlock(state: LockState, user: string, force: boolean): Un
 }
 
 /** ISO 8601 UTC to the second (docs/locks.md). */
-export const isoSeconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+export function isoSeconds(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  // Remembered for the second: a busy box asks for the same one many times.
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastIso = new Date(second * 1000).toISOString().replace(".000Z", "Z");
+  }
+  return lastIso;
+}
+let lastSecond = NaN;
+let lastIso = "";

@@ -29,10 +29,11 @@ export function lockRoutes(config: AgentConfig, locks: LockStore, userLine: Wait
     return c.json(status);
   });
 
-  app.post("/lock", smallJsonBody, valid("json", LockRequestSchema), (c) => {
+  app.post("/lock", smallJsonBody, valid("json", LockRequestSchema), async (c) => {
     const { box, note, wait } = c.req.valid("json");
     const take = () => locks.lockUser(boxName(box), c.get("user"), note || undefined);
-    if (wait === undefined) return c.json(take());
+    // Group commit: answered once the lock (and what came with it) is synced.
+    if (wait === undefined) return c.json(await locks.lockUserGrouped(boxName(box), c.get("user"), note || undefined));
     const seconds = wait;
     const signal = c.req.raw.signal;
     async function* waitThenLock() {
@@ -43,9 +44,9 @@ export function lockRoutes(config: AgentConfig, locks: LockStore, userLine: Wait
     return new Response(frameStream(waitThenLock()), { headers: frameHeaders });
   });
 
-  app.post("/unlock", smallJsonBody, valid("json", UnlockRequestSchema), (c) => {
+  app.post("/unlock", smallJsonBody, valid("json", UnlockRequestSchema), async (c) => {
     const { box, force } = c.req.valid("json");
-    return c.json(locks.unlockUser(boxName(box), c.get("user"), force ?? false));
+    return c.json(await locks.unlockUserGrouped(boxName(box), c.get("user"), force ?? false));
   });
 
   app.get("/history", valid("query", HistoryQuerySchema), (c) => c.json(locks.history(c.req.valid("query").limit)));
