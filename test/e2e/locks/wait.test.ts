@@ -64,7 +64,8 @@ describe("boxes lock --wait", () => {
     const elapsed = performance.now() - started;
     expect(result).toEqual({ code: 75, stdout: "", stderr: waitLine(1, "locked by alice") + say.alreadyLocked("alice", since) });
     expect(elapsed).toBeGreaterThan(900);
-    expect(elapsed).toBeLessThan(3_000);
+    // Loaded CI machines start a keg in seconds: the bound says "not forever", the lower one "it waited".
+    expect(elapsed).toBeLessThan(10_000);
   });
 
   test.concurrent("a waiter that goes away loses its place; the next one moves up and is served", async () => {
@@ -162,7 +163,8 @@ describe("exec / python run --wait", () => {
     const elapsed = performance.now() - started;
     expect(result).toEqual({ code: 75, stdout: "", stderr: waitLine(1, "busy — 'python' by alice") + say.busy("alice") });
     expect(elapsed).toBeGreaterThan(900);
-    expect(elapsed).toBeLessThan(3_000);
+    // Loaded CI machines start a keg in seconds: the bound says "not forever", the lower one "it waited".
+    expect(elapsed).toBeLessThan(10_000);
     box.go(go);
     expect((await held.result()).code).toBe(0);
   });
