@@ -17,7 +17,21 @@ export class OutputPrinter {
   /** `onStdoutGone` runs once when our stdout's reader goes away (EPIPE). */
   constructor(outputFile?: string, private readonly onStdoutGone: () => void = () => {}) {
     if (outputFile) this.outputFd = openSync(outputFile, "w");
-    process.stdout.on("error", this.stdoutError);
+  }
+
+  /**
+   * The error listener goes on with the first output: the first touch of
+   * process.stdout costs milliseconds, which a run that prints nothing (or
+   * only later) should not pay before its request leaves (docs/performance.md
+   * "Run overhead"). Only a write can fail with EPIPE.
+   */
+  private listening = false;
+  private stdout(): NodeJS.WriteStream {
+    if (!this.listening) {
+      this.listening = true;
+      process.stdout.on("error", this.stdoutError);
+    }
+    return process.stdout;
   }
 
   private stdoutError = (error: NodeJS.ErrnoException) => {
@@ -27,7 +41,7 @@ export class OutputPrinter {
   };
 
   private async write(stream: NodeJS.WriteStream, data: Uint8Array): Promise<void> {
-    if (stream === process.stdout && this.stdoutGone) return;
+    if (this.stdoutGone && stream === process.stdout) return;
     if (stream.write(data)) return;
     // Wait for drain, or for an error (EPIPE) that means no drain will come.
     await new Promise<void>((resolve) => {
@@ -45,7 +59,7 @@ export class OutputPrinter {
   async show(frame: TypedFrame): Promise<boolean> {
     switch (frame.type) {
       case Frame.stdout:
-        await this.write(process.stdout, frame.payload);
+        await this.write(this.stdout(), frame.payload);
         return true;
       case Frame.stderr:
         await this.write(process.stderr, frame.payload);
@@ -67,7 +81,7 @@ export class OutputPrinter {
   }
 
   close(): void {
-    process.stdout.off("error", this.stdoutError);
+    if (this.listening) process.stdout.off("error", this.stdoutError);
     if (this.outputFd !== undefined) closeSync(this.outputFd);
   }
 }
