@@ -7,7 +7,6 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { warn } from "../log.ts";
 import { Frame, type TypedFrame } from "../wire/frames.ts";
-import { decodeRecord, formatRecord, recordJsonLine } from "./records.ts";
 
 export class OutputPrinter {
   private readonly outputFd?: number;
@@ -65,6 +64,8 @@ export class OutputPrinter {
         await this.write(process.stderr, frame.payload);
         return true;
       case Frame.record: {
+        // The decoders (pickle, YAML) load with the first record: most runs send none.
+        const { decodeRecord, formatRecord, recordJsonLine } = await import("./records.ts");
         const record = await decodeRecord(frame.payload[0]!, frame.payload.subarray(1));
         process.stderr.write(`${formatRecord(record)}\n`);
         if (this.outputFd !== undefined) writeSync(this.outputFd, `${recordJsonLine(record)}\n`);
