@@ -26,4 +26,8 @@ export type AgentConfig = {
   containerDevices: string[];
   /** an attached run whose client's connection dropped is kept this long for it to come back (docs/usage.md "Connection blips") */
   reconnectGraceSeconds: number;
+  /** keep a warm interpreter of the venv for python runs (docs/usage.md "Warm interpreter") */
+  warmPython?: boolean;
+  /** modules the warm interpreter imports once */
+  preload?: string[];
 };

@@ -47,13 +47,16 @@ const signal = (pids: number[], name: NodeJS.Signals) => {
   }
 };
 
-/** Ends every descendant of this process: SIGTERM, then SIGKILL to those still there after `graceMs`. */
-export async function endDescendants(graceMs = 1000): Promise<void> {
-  const first = descendantsOf(process.pid);
+/**
+ * Ends every descendant of `root` (this process, or a warm run's runner):
+ * SIGTERM, then SIGKILL to those still there after `graceMs`.
+ */
+export async function endDescendants(root = process.pid, graceMs = 1000): Promise<void> {
+  const first = descendantsOf(root);
   if (!first.length) return;
   signal(first, "SIGTERM");
   signal(first, "SIGCONT");
   const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && descendantsOf(process.pid).length) await new Promise((resolve) => setTimeout(resolve, 20));
-  signal(descendantsOf(process.pid), "SIGKILL");
+  while (Date.now() < deadline && descendantsOf(root).length) await new Promise((resolve) => setTimeout(resolve, 20));
+  signal(descendantsOf(root), "SIGKILL");
 }

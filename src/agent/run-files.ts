@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomically } from "../files/atomic-write.ts";
+import type { WarmOrders } from "./warm-start.ts";
 
 export type RunPlan = {
   argv: string[];
@@ -17,6 +18,8 @@ export type RunPlan = {
   logLimitBytes: number;
   /** said on the run's stderr before it starts (a run without the box's venv) */
   notice?: string;
+  /** the warm interpreter may start it (src/agent/warm-start.ts); `argv` is then the fallback */
+  warm?: WarmOrders;
   /** an `--image` run: signals go to this container through its runtime (src/agent/container.ts) */
   container?: { runtime: string; name: string };
 };
@@ -27,6 +30,8 @@ export type ExitRecord = {
   /** "exited" by itself, "killed" by a signal, "timeout" */
   status: "exited" | "killed" | "timeout";
   ended: string;
+  /** the warm interpreter started it */
+  warm?: boolean;
 };
 
 export const runPaths = (runDir: string) => ({

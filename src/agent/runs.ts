@@ -48,6 +48,8 @@ const PID_WAIT_MS = 10_000;
 export class RunManager {
   readonly live = new Map<string, LiveRun>();
   readonly runsDir: string;
+  /** told of every run that ended in this life */
+  onRunEnded?: (record: RunRecord) => void;
 
   constructor(
     private readonly state: State,
@@ -81,7 +83,11 @@ export class RunManager {
     this.live.set(record.id, live);
     this.state.runs.putSync(record.id, record);
     logRunStarted(record);
-    const events = {
+    const events: SupervisorEvents = {
+      warm: (served, why) => {
+        live.record = { ...live.record, warm: served };
+        if (!served) logEvent("warm-fallback", { run: record.id, cause: why });
+      },
       started: (pid: number) => this.setPid(live, pid),
       output: () => {
         this.wake(live);
@@ -126,13 +132,15 @@ export class RunManager {
     let text = "";
     let told = false;
     for await (const chunk of supervisor.stdout) {
-      if (!told) {
-        text += decoder.decode(chunk);
-        const match = /pid (\d+)\n/.exec(text);
-        if (match) {
+      // Lines until `pid N` (`warm`, or `cold WHY`, before it); then one byte per append.
+      for (text += told ? "" : decoder.decode(chunk); !told && text.includes("\n"); text = text.slice(text.indexOf("\n") + 1)) {
+        const line = text.slice(0, text.indexOf("\n"));
+        const pid = /^pid (\d+)$/.exec(line);
+        if (pid) {
           told = true;
-          events.started(Number(match[1]));
-        }
+          events.started(Number(pid[1]));
+        } else if (line === "warm") events.warm?.(true);
+        else if (line.startsWith("cold ")) events.warm?.(false, line.slice(5, 300));
       }
       events.output();
     }
@@ -158,9 +166,12 @@ export class RunManager {
       status: exit.status === "exited" ? "exited" : "killed",
       exit_code: exit.code,
       signal: exit.signal,
+      // The supervisor's word: also for a detached run that a previous life of the agent started.
+      warm: exit.warm ?? live.record.warm,
     };
     this.state.runs.putSync(live.id, live.record);
     logRunEnded(live.record, exit);
+    this.onRunEnded?.(live.record);
     return exit;
   }
 

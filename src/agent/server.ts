@@ -25,6 +25,7 @@ import { runUserOf, runUserFields } from "./run-user.ts";
 import { secureStateDir } from "./state-modes.ts";
 import { MAX_AGENT_BINARY_BYTES, ownExecutableHash } from "./update.ts";
 import type { State } from "./state.ts";
+import { WarmPython } from "./warm-python.ts";
 
 /** Waiting lines: one for the command lock, one for the user lock. */
 export type WaitLines = { command: WaitLine; user: WaitLine };
@@ -35,6 +36,8 @@ export type AgentDeps = {
   locks: LockStore;
   runs: RunManager;
   python: PythonEnv;
+  /** `serve --warm-python`: the warm interpreter python runs may start in */
+  warm?: WarmPython;
   lines: WaitLines;
   /** a new agent binary is in place: restart in place (serve's loop does it) */
   onUpdated?: () => void;
@@ -86,12 +89,15 @@ export function startAgent(state: State, config: AgentConfig, hooks: AgentHooks 
   runs.recover();
   setInterval(() => runs.prune(), 3600_000).unref();
   const python = preparePython(config.stateDir, config.python, { venv: true, user: runUser });
+  const warm = config.warmPython ? new WarmPython(config.stateDir, python, runUser, config.preload ?? []) : undefined;
+  // A pip run changed the venv: a new warm interpreter imports what is there now.
+  if (warm) runs.onRunEnded = (record) => record.command === "pip" && warm.restart();
   const lines: WaitLines = { command: new WaitLine(), user: new WaitLine() };
   locks.onRelease = () => {
     lines.command.changed();
     lines.user.changed();
   };
-  const app = createApp({ state, config, locks, runs, python, lines, onUpdated: hooks.onUpdated });
+  const app = createApp({ state, config, locks, runs, python, warm, lines, onUpdated: hooks.onUpdated });
   // Ahead of a `keg update` asking for it (once per binary: it is kept in the state dir).
   setTimeout(() => void ownExecutableHash(config.stateDir).catch(() => {}), HASH_AFTER_START_MS).unref();
   return listen({

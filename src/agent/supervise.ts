@@ -12,13 +12,14 @@
  * @module
  */
 import { writeSync } from "node:fs";
-import { becomeSubreaper, spawnRun } from "../platform/index.ts";
+import { becomeSubreaper, spawnRun, type SpawnedRun } from "../platform/index.ts";
 import { endDescendants } from "./descendants.ts";
 import { encodeFrame, encodeJsonFrame, Frame, FrameDecoder } from "../wire/frames.ts";
 import { runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./run-files.ts";
 import { stopGroup } from "./signals.ts";
 import { signalRun } from "./container.ts";
 import { SpoolWriter } from "./spool.ts";
+import { startWarm, type WarmRun } from "./warm-start.ts";
 
 const CHUNK = 1024 * 1024;
 const KILL_AFTER_TERM_MS = 5000;
@@ -30,6 +31,8 @@ export type SupervisorEvents = {
   started(pid: number): void;
   /** frames were appended to the spool */
   output(): void;
+  /** a run the warm interpreter was asked for: whether it served it, or why not */
+  warm?(served: boolean, why?: string): void;
 };
 
 /** Reads a stream to its end, or until `stop` (a plain read loop: racing each read would keep every chunk alive). */
@@ -67,9 +70,18 @@ export async function superviseRun(runDir: string, plan: RunPlan, events: Superv
   };
 
   if (plan.notice) forward(Frame.stderr)(new TextEncoder().encode(plan.notice));
-  let child;
+  let child: SpawnedRun | WarmRun | undefined;
+  if (plan.warm) {
+    try {
+      child = await startWarm(plan.warm, paths.work, plan.env);
+      events.warm?.(true);
+    } catch (error) {
+      // Nothing of the script ran: a fresh interpreter starts it instead.
+      events.warm?.(false, (error as Error).message);
+    }
+  }
   try {
-    child = spawnRun(plan.argv, { cwd: paths.work, env: plan.env });
+    child ??= spawnRun(plan.argv, { cwd: paths.work, env: plan.env });
   } catch (error) {
     forward(Frame.stderr)(new TextEncoder().encode(`keg: cannot start ${plan.argv[0]}: ${(error as Error).message}\n`));
     return finish({ code: 127, signal: null, status: "exited", ended: new Date().toISOString() });
@@ -127,13 +139,18 @@ export async function superviseRun(runDir: string, plan: RunPlan, events: Superv
   child.closeChannel();
   for (const timer of timers) clearTimeout(timer);
   // The run is over: what it started and left behind (even outside its process group) ends with it.
-  await endDescendants();
+  // A warm run's leftovers are its runner's (the supervisor started nothing itself).
+  if ("runner" in child) {
+    await endDescendants(child.runner);
+    child.end();
+  } else await endDescendants();
 
   return finish({
     code: timedOut ? (killedAfterTimeout ? 137 : 124) : result.code,
     signal: result.signal,
     status: timedOut ? "timeout" : result.signal ? "killed" : "exited",
     ended: new Date().toISOString(),
+    warm: "runner" in child || undefined,
   });
 }
 
@@ -201,6 +218,7 @@ export async function supervise(): Promise<number> {
     if (!ended) await stopGroup(pid, () => ended, (signal) => signalRun(plan.container, pid, signal));
   };
   await superviseRun(runDir, plan, {
+    warm: (served, why) => tell(served ? "warm\n" : `cold ${why?.replace(/\s+/g, " ")}\n`),
     started: (pid) => {
       tell(`pid ${pid}\n`);
       if (plan.attached) void stopIfAgentGone(pid);

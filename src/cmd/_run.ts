@@ -39,7 +39,14 @@ export function checkWordCount(words: string[], what: string): void {
     throw usageError(`${words.length.toLocaleString("en-US")} ${what} are over the limit of ${MAX_LIST_ITEMS.toLocaleString("en-US")}. Pass them in a file instead.`);
 }
 
-export async function startRun(args: RunArgs, command: "python" | "exec", runnable: string | undefined, words: string[], force: boolean): Promise<number> {
+export async function startRun(
+  args: RunArgs,
+  command: "python" | "exec",
+  runnable: string | undefined,
+  words: string[],
+  force: boolean,
+  python: { cold?: boolean } = {},
+): Promise<number> {
   checkWordCount(words, command === "python" ? "script arguments" : "words of the command");
   const ports = parsePortSpecs(args.port);
   const env = envFromOptions(args);
@@ -57,6 +64,8 @@ export async function startRun(args: RunArgs, command: "python" | "exec", runnab
   const packed = await packUpload({ runnable, addFiles: args["add-file"] });
   for (const message of packed.warnings) warn(message);
   const spec: RunSpec = { command, entry: command === "python" ? packed.entry : undefined, args: words, env, timeout, box: box.name, downloads, detach, force, wait, image: args.image };
+  // Sent only when asked for: an agent older than --cold refuses fields it does not know.
+  if (python.cold) spec.cold = true;
   if (detach) {
     const { runDetached } = await import("../client/detach.ts");
     return runDetached(box, spec, packed.upload);

@@ -3,11 +3,13 @@
  * the code could run on another runtime with another adapter (Hono's way).
  * @module
  */
-import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
+import type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection } from "./types.ts";
 import { CLIENT_WATER, SERVER_WATER, watchedSocket } from "./socket-queue.ts";
 import { groupDeadline } from "./process-group.ts";
+import { closeAll, outputPipe, type PipeCalls } from "./output-pipes.ts";
 
-export type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun };
+export type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection };
 
 type UpgradeData = { socket: MessageSocket; opened: (socket: MessageSocket) => void };
 type BunSocket = import("bun").ServerWebSocket<UpgradeData>;
@@ -92,37 +94,65 @@ export function disableIdleTimeout(server: unknown, request: Request): void {
   (server as { timeout?: (req: Request, seconds: number) => void })?.timeout?.(request, 0);
 }
 
+let pipeCalls: PipeCalls | undefined;
+
+/** pipe2 and fcntl through bun:ffi, opened at the first run. */
+function libcPipes(): PipeCalls {
+  if (pipeCalls) return pipeCalls;
+  const { dlopen, FFIType, ptr } = require("bun:ffi") as typeof import("bun:ffi");
+  const libc = dlopen("libc.so.6", {
+    pipe2: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+    fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  });
+  pipeCalls = {
+    pipe2(flags) {
+      const fds = new Int32Array(2);
+      return libc.symbols.pipe2(ptr(fds), flags) === 0 ? [fds[0]!, fds[1]!] : undefined;
+    },
+    fcntl: (fd, command, arg) => libc.symbols.fcntl(fd, command, arg),
+  };
+  return pipeCalls;
+}
+
 /**
  * Starts a process as its own session and group leader (so the whole group can
- * be signalled) with a fourth pipe as its fd 3 (docs/development.md "Processes").
+ * be signalled) with pipes as its stdout, stderr and fd 3 (docs/development.md "Processes").
  */
 export function spawnRun(argv: string[], options: { cwd: string; env: Record<string, string> }): SpawnedRun {
-  const proc = Bun.spawn(argv, {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: ["ignore", "pipe", "pipe", "pipe"],
-    detached: true,
-  });
-  const fd = proc.stdio[3] as unknown as number;
+  // Non-blocking read ends: Bun reads them on its event loop.
+  const pipes = [0, 1, 2].map(() => outputPipe(libcPipes(), true));
+  const reads = pipes.map((pipe) => pipe.read);
+  let proc;
+  try {
+    proc = Bun.spawn(argv, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ["ignore", pipes[0]!.write, pipes[1]!.write, pipes[2]!.write],
+      detached: true,
+    });
+  } catch (error) {
+    closeAll(reads);
+    throw error;
+  } finally {
+    closeAll(pipes.map((pipe) => pipe.write));
+  }
   let closed = false;
   return {
     pid: proc.pid,
-    stdout: proc.stdout as ReadableStream<Uint8Array>,
-    stderr: proc.stderr as ReadableStream<Uint8Array>,
-    channel: Bun.file(fd).stream(),
+    stdout: Bun.file(reads[0]!).stream(),
+    stderr: Bun.file(reads[1]!).stream(),
+    channel: Bun.file(reads[2]!).stream(),
     exited: proc.exited.then((code) => ({ code, signal: proc.signalCode ? String(proc.signalCode) : null })),
     closeChannel() {
       if (closed) return;
       closed = true;
-      try {
-        require("node:fs").closeSync(fd);
-      } catch {}
+      closeAll(reads);
     },
   };
 }
 
-export function spawnHelper(argv: string[]): Helper {
-  const proc = Bun.spawn(argv, { stdio: ["pipe", "pipe", "inherit"], detached: true });
+export function spawnHelper(argv: string[], options: HelperOptions = {}): Helper {
+  const proc = Bun.spawn(argv, { stdio: ["pipe", "pipe", "inherit"], detached: true, env: options.env, cwd: options.cwd });
   return {
     pid: proc.pid,
     stdout: proc.stdout as ReadableStream<Uint8Array>,
@@ -133,6 +163,64 @@ export function spawnHelper(argv: string[]): Helper {
       else proc.stdin.end();
     },
   };
+}
+
+/** Non-blocking: a pipe whose writer is gone must not stop the event loop in open(). */
+export function openPipe(path: string): OpenedPipe {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  if (!fstatSync(fd).isFIFO()) {
+    closeSync(fd);
+    throw new Error(`${path} is not a pipe`);
+  }
+  let closed = false;
+  return {
+    stream: Bun.file(fd).stream(),
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        closeSync(fd);
+      } catch {}
+    },
+  };
+}
+
+/** Bun's own sockets (node:net costs a first connect ~7 ms of loading); what a write leaves over goes at `drain`. */
+export function connectUnix(path: string): Promise<UnixConnection> {
+  let socket: import("bun").Socket | undefined;
+  let queued = new Uint8Array(0);
+  const encoder = new TextEncoder();
+  const flush = () => {
+    if (!socket || !queued.length) return;
+    queued = queued.subarray(Math.max(0, socket.write(queued)));
+  };
+  const connection: UnixConnection = {
+    write(text) {
+      const bytes = encoder.encode(text);
+      const joined = new Uint8Array(queued.length + bytes.length);
+      joined.set(queued);
+      joined.set(bytes, queued.length);
+      queued = joined;
+      flush();
+    },
+    close: () => socket?.terminate(),
+  };
+  return new Promise((resolve, reject) => {
+    Bun.connect({
+      unix: path,
+      socket: {
+        open(opened) {
+          socket = opened;
+          resolve(connection);
+        },
+        drain: flush,
+        data: (_socket, chunk) => connection.onData?.(chunk),
+        close: () => connection.onClose?.(),
+        error: () => connection.onClose?.(),
+        connectError: (_socket, error) => reject(error),
+      },
+    }).catch(reject);
+  });
 }
 
 /** The command that re-enters this executable (compiled: the binary itself). */

@@ -7,11 +7,11 @@
  * @module
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { Readable } from "node:stream";
 import { CLIENT_WATER, watchedSocket } from "./socket-queue.ts";
-import type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
+import type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection } from "./types.ts";
 import { groupDeadline } from "./process-group.ts";
 
 type FfiSymbol = { parameters: string[]; result: string };
@@ -125,7 +125,11 @@ function started(proc: ChildProcess, argv: string[]): ChildProcess {
   return proc;
 }
 
-/** The record channel is a fourth stdio pipe of node:child_process (Deno.Command has no extra pipes). */
+/**
+ * The record channel is a fourth stdio pipe of node:child_process (Deno.Command has no extra pipes).
+ * Under Deno a script's stdout, stderr and fd 3 stay node's socket pairs: Deno reads no descriptor
+ * it did not open itself, so keg's own pipes (src/platform/output-pipes.ts) are Bun's alone.
+ */
 export function spawnRun(argv: string[], options: { cwd: string; env: Record<string, string> }): SpawnedRun {
   const proc = started(spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe", "pipe"], detached: true }), argv);
   const fd3 = proc.stdio[3] as Readable;
@@ -139,8 +143,8 @@ export function spawnRun(argv: string[], options: { cwd: string; env: Record<str
   };
 }
 
-export function spawnHelper(argv: string[]): Helper {
-  const proc = started(spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "inherit"], detached: true }), argv);
+export function spawnHelper(argv: string[], options: HelperOptions = {}): Helper {
+  const proc = started(spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "inherit"], detached: true, env: options.env, cwd: options.cwd }), argv);
   return {
     pid: proc.pid!,
     stdout: asWeb(proc.stdout),
@@ -150,6 +154,57 @@ export function spawnHelper(argv: string[]): Helper {
       if (!options?.keepOpen) proc.stdin!.end();
     },
   };
+}
+
+/** Deno reads files on its own threads: a blocking open (the writer is there) and plain reads. */
+export function openPipe(path: string): OpenedPipe {
+  const fd = openSync(path, "r");
+  if (!fstatSync(fd).isFIFO()) {
+    closeSync(fd);
+    throw new Error(`${path} is not a pipe`);
+  }
+  const stream = createReadStream("", { fd, autoClose: false });
+  return {
+    stream: asWeb(stream),
+    close() {
+      stream.destroy();
+      try {
+        closeSync(fd);
+      } catch {}
+    },
+  };
+}
+
+type UnixConn = { readable: ReadableStream<Uint8Array>; write(data: Uint8Array): Promise<number>; close(): void };
+
+/** Deno's own Unix sockets; writes are chained so they go out whole and in order. */
+export async function connectUnix(path: string): Promise<UnixConnection> {
+  const conn = await (Deno as unknown as { connect(options: { transport: "unix"; path: string }): Promise<UnixConn> }).connect({ transport: "unix", path });
+  const encoder = new TextEncoder();
+  let writing = Promise.resolve();
+  let closed = false;
+  const connection: UnixConnection = {
+    write(text) {
+      const bytes = encoder.encode(text);
+      writing = writing.then(async () => {
+        for (let at = 0; at < bytes.length; ) at += await conn.write(bytes.subarray(at));
+      }).catch(() => {});
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        conn.close();
+      } catch {}
+    },
+  };
+  void (async () => {
+    try {
+      for await (const chunk of conn.readable) connection.onData?.(chunk);
+    } catch {}
+    connection.onClose?.();
+  })();
+  return connection;
 }
 
 /** `deno run -A <entry>` again, with the config the agent was started with (its node_modules). */

@@ -6,7 +6,7 @@
  */
 import type { Platform } from "./types.ts";
 
-export type { Captured, Helper, Listener, MessageSocket, ServeOptions, SpawnedRun } from "./types.ts";
+export type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection } from "./types.ts";
 
 declare const KEG_RUNTIME: "bun" | "deno" | undefined;
 
@@ -22,6 +22,8 @@ export const {
   execve,
   spawnRun,
   spawnHelper,
+  openPipe,
+  connectUnix,
   selfCommand,
   becomeSubreaper,
   runCaptured,

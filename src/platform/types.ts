@@ -56,6 +56,20 @@ export type Helper = {
   tell(text: string, options?: { keepOpen?: boolean }): void;
 };
 
+/** A pipe opened by path (another process's end, through /proc/PID/fd/N), read as a stream. */
+export type OpenedPipe = { stream: ReadableStream<Uint8Array>; close(): void };
+
+/** A Unix stream socket, client side: writes are queued whole, `onData` gets what comes in, `onClose` its end. */
+export type UnixConnection = {
+  write(text: string): void;
+  close(): void;
+  onData?: (chunk: Uint8Array) => void;
+  onClose?: () => void;
+};
+
+/** How a helper starts: its environment and working directory (default: the agent's). */
+export type HelperOptions = { env?: Record<string, string>; cwd?: string };
+
 export type Captured = { code: number | null; stdout: string; stderr: string; timedOut: boolean };
 
 export type Platform = {
@@ -72,7 +86,11 @@ export type Platform = {
   execve(file: string, argv: string[], env: Record<string, string | undefined>): never;
   /** Starts a process as its own session and group leader with a fourth pipe as its fd 3; throws when it cannot start. */
   spawnRun(argv: string[], options: { cwd: string; env: Record<string, string> }): SpawnedRun;
-  spawnHelper(argv: string[]): Helper;
+  spawnHelper(argv: string[], options?: HelperOptions): Helper;
+  /** Opens the pipe at `path` for reading; throws when it cannot, or when it is not a pipe. */
+  openPipe(path: string): OpenedPipe;
+  /** Connects to the Unix socket at `path`; rejects when nothing listens there. */
+  connectUnix(path: string): Promise<UnixConnection>;
   /** The command that re-enters this program (compiled: the binary itself). */
   selfCommand(): string[];
   /** Makes this process a child subreaper (Linux); false where the call is not available. */

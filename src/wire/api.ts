@@ -30,6 +30,8 @@ export type RunInfo = {
   exit_code: number | null;
   signal: string | null;
   detached: boolean;
+  /** the box's warm interpreter started it (docs/usage.md "Warm interpreter") */
+  warm: boolean;
 };
 
 /** The `started` frame's payload; the frame payload types live in frames.ts. */

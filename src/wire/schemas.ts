@@ -115,6 +115,8 @@ export const RunSpecSchema = v.pipe(
     downloads: list(text(MAX_PATH_CHARS), MAX_LIST_ITEMS),
     detach: flag,
     force: flag,
+    /** python: a fresh interpreter even when the box keeps a warm one */
+    cold: v.optional(flag),
     /** seconds to queue for the box; undefined = fail at once, 0 = no limit */
     wait: v.optional(seconds),
   }),

@@ -43,9 +43,29 @@ export async function agentCommand(args: string[], env: Record<string, string> =
   return { stdout, stderr, code };
 }
 
+/**
+ * `KEG_TEST_WARM=1` (the second pass of `npm test`): every agent keeps a warm
+ * interpreter, and a python run that fell back to a cold start for any reason
+ * but the documented ones fails its test (docs/development.md "Tests").
+ */
+export const WARM_MODE = process.env.KEG_TEST_WARM === "1";
+
+/** The warm-fallback log lines of `output` that are not a run's own choice (its environment) or a box without a venv. */
+export function unexpectedFallbacks(output: string): string[] {
+  const lines = output.split("\n");
+  const fallbacks = lines.filter((line) => / event=warm-fallback /.test(line) && !/cause="(the run sets |this box has no )/.test(line));
+  // Python runs, yet no warm interpreter ever served: the flag did not take.
+  const pythonRuns = lines.some((line) => / event=run-started .*command=python/.test(line));
+  const noVenv = lines.some((line) => / event=warning .*no warm interpreter: this box has no /.test(line));
+  if (pythonRuns && !noVenv && !lines.some((line) => / event=warm-python-ready /.test(line))) fallbacks.push("python runs, and no warm interpreter was ever ready");
+  return fallbacks;
+}
+
 export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "keg-agent-"));
-  const args = ["serve", "--listen", `127.0.0.1:${options.port ?? 0}`, "--state-dir", stateDir, "--name", options.name ?? "testbox", ...(options.args ?? [])];
+  const extra = options.args ?? [];
+  const warm = WARM_MODE && !extra.includes("--warm-python") ? ["--warm-python"] : [];
+  const args = ["serve", "--listen", `127.0.0.1:${options.port ?? 0}`, "--state-dir", stateDir, "--name", options.name ?? "testbox", ...warm, ...extra];
   const proc = Bun.spawn([options.binary ?? agentBin(), ...args], { env: cleanEnv(options.env), cwd: options.cwd, stdout: "pipe", stderr: "pipe" });
   let seen = "";
   const decoder = new TextDecoder();
@@ -105,6 +125,8 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     async [Symbol.asyncDispose]() {
       if (proc.exitCode === null && proc.signalCode === null) await kill();
       if (!options.keepState && !options.stateDir) rmSync(stateDir, { recursive: true, force: true });
+      const fallbacks = WARM_MODE ? unexpectedFallbacks(seen) : [];
+      if (fallbacks.length) throw new Error(`python runs fell back to a cold start:\n${fallbacks.join("\n")}`);
     },
   };
   return agent;

@@ -98,6 +98,7 @@ export async function inProcessAgent(overrides: Partial<AgentConfig> = {}): Prom
         id,
         user,
         runnable: "job.py",
+        warm: false,
         command: "python",
         started: new Date().toISOString(),
         status: "exited",

@@ -5,6 +5,7 @@ import { serveArgs, type ServeArgs } from "./serve.ts";
 export function serveWords(args: ServeArgs): string[] {
   return Object.keys(serveArgs).flatMap((name) => {
     const value = args[name as keyof ServeArgs];
+    if (typeof value === "boolean") return value ? [`--${name}`] : [];
     return [value ?? []].flat().flatMap((one) => [`--${name}`, one]);
   });
 }

@@ -6,6 +6,7 @@ import { usageError } from "../../errors.ts";
 import { defineCommand } from "../../dispatch.ts";
 import { VERSION } from "../../version.ts";
 import type { AgentConfig } from "../config.ts";
+import { parsePreload } from "../warm-python.ts";
 
 export const serveArgs = {
   listen: { type: "string", description: "address to listen on (port 0 picks a free one)", valueHint: "HOST:PORT" },
@@ -24,6 +25,8 @@ export const serveArgs = {
   "container-runtime": { type: "string", description: "podman or docker for --image runs (the first that answers)", valueHint: "PATH" },
   "container-device": { type: "string", multiple: true, description: "a device passed into --image containers (repeatable)", valueHint: "PATH" },
   "reconnect-grace": { type: "string", description: "seconds an attached run waits for its dropped client to come back before it is stopped (15)", valueHint: "SECONDS" },
+  "warm-python": { type: "boolean", description: "keep a started interpreter of the venv that forks each python run" },
+  preload: { type: "string", description: "with --warm-python: modules the warm interpreter imports once", valueHint: "MODULE,..." },
 } as const satisfies ArgDefs;
 
 export type ServeArgs = ArgValues<typeof serveArgs>;
@@ -38,6 +41,13 @@ export function parseListen(value: string): { host: string; port: number } {
 function logFormat(value: string | undefined): "text" | "json" {
   if (value === undefined || value === "text" || value === "json") return value ?? "text";
   throw usageError(`--log-format takes text or json, not '${value}'.`);
+}
+
+function preloadOf(args: ServeArgs): string[] {
+  if (args.preload !== undefined && !args["warm-python"]) throw usageError("--preload needs --warm-python: the modules are imported by the warm interpreter.");
+  const names = parsePreload(args.preload);
+  if (typeof names === "string") throw usageError(names);
+  return names;
 }
 
 export function configFromArgs(args: ServeArgs): AgentConfig {
@@ -61,6 +71,8 @@ export function configFromArgs(args: ServeArgs): AgentConfig {
     containerRuntime: args["container-runtime"],
     containerDevices: args["container-device"],
     reconnectGraceSeconds: positive("reconnect-grace", 15),
+    warmPython: args["warm-python"],
+    preload: preloadOf(args),
   };
 }
 

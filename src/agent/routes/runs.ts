@@ -11,7 +11,7 @@ import { KegError } from "../../errors.ts";
 import type { Grant, LockStore } from "../../lock/store.ts";
 import type { WaitLine } from "../../lock/wait-line.ts";
 import { disableIdleTimeout } from "../../platform/index.ts";
-import type { RunSpec, StartedInfo } from "../../wire/api.ts";
+import type { RunInfo, RunSpec, StartedInfo } from "../../wire/api.ts";
 import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
 import { EmptyRequestSchema, HeartbeatRequestSchema, KillRequestSchema, OutputQuerySchema, ResumeRequestSchema, RunIdParamSchema } from "../../wire/schemas.ts";
 import { AttachedCycles } from "../attached-cycles.ts";
@@ -28,9 +28,12 @@ import type { LiveRun, RunManager, RunRecord } from "../runs.ts";
 import { isResumeOffset, SpoolReader } from "../spool.ts";
 import { unpackUpload } from "../unpack.ts";
 import { readSpec, saveUpload, type BodyReader } from "../upload.ts";
+import { logEvent } from "../log.ts";
+import type { WarmPython } from "../warm-python.ts";
+import type { WarmOrders } from "../warm-start.ts";
 import { smallJsonBody, valid } from "./validate.ts";
 
-export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; lines: { command: WaitLine } };
+export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; warm?: WarmPython; lines: { command: WaitLine } };
 
 /** What the supervisor runs: argv (as the run user) and the script's environment (docs/security.md "A script's environment"). */
 async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: string, containers: ContainerRuntime): Promise<RunPlan> {
@@ -48,12 +51,18 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: 
   const env: Record<string, string> = { ...baseEnv(user, tmp), ...spec.env, ...kegEnv };
   let argv: string[];
   let notice: string | undefined;
+  let warm: WarmOrders | undefined;
   if (spec.command === "python") {
     env.KEG_RUNNABLE = join(workDir, spec.entry!);
     // In a container, the image's own Python.
     const runner = spec.image ? { python: "python3" } : await deps.python.runner;
     argv = [runner.python, env.KEG_RUNNABLE, ...spec.args];
     notice = "warning" in runner ? runner.warning : undefined;
+    if (deps.warm && !spec.image && !spec.cold) {
+      const orders = await deps.warm.ordersFor(argv, env);
+      if (typeof orders === "string") logEvent("warm-fallback", { run: record.id, cause: orders });
+      else warm = orders;
+    }
   } else if (spec.command === "pip") {
     env.KEG_RUNNABLE = "pip";
     env.PIP_DISABLE_PIP_VERSION_CHECK = "1";
@@ -62,7 +71,7 @@ async function planFor(spec: RunSpec, record: RunRecord, deps: RunDeps, runDir: 
     env.KEG_RUNNABLE = spec.args[0]!;
     argv = spec.args;
   }
-  const plan: RunPlan = { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes, notice };
+  const plan: RunPlan = { argv, env, attached: !spec.detach, timeoutSeconds: spec.timeout, logLimitBytes: deps.config.logLimitBytes, notice, warm };
   const run = spec.image
     ? containerPlan(plan, {
         runtime: await containers.find(spec.box),
@@ -158,6 +167,7 @@ export function runRoutes(deps: RunDeps) {
       exit_code: null,
       signal: null,
       detached: spec.detach,
+      warm: false,
       generation: grant.generation,
       forced: grant.forced,
       box: spec.box,
@@ -258,7 +268,8 @@ export function runRoutes(deps: RunDeps) {
     return new Response(frameStream(waitThenRun(), gone), { headers: frameHeaders });
   });
 
-  app.get("/", (c) => c.json(runs.list().map(({ generation, forced, box, pid, ...info }) => info)));
+  // Records of an older agent have no `warm`: they were all cold.
+  app.get("/", (c) => c.json(runs.list().map(({ generation, forced, box, pid, ...info }): RunInfo => ({ ...info, warm: info.warm ?? false }))));
 
   const runId = valid("param", RunIdParamSchema);
 

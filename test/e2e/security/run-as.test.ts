@@ -6,11 +6,12 @@
  * skipped (never passed) elsewhere.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { agentCommand } from "../../helpers/agent.ts";
 import { agentBin } from "../../helpers/bin.ts";
 import { runBox } from "../../helpers/run.ts";
+import { isAlive, until } from "../../helpers/until.ts";
 import { buildWheel } from "../../helpers/wheel.ts";
 
 setDefaultTimeout(60_000);
@@ -138,4 +139,40 @@ test.skipIf(!canSwitch)("with --run-as, a script that swaps the venv's python ne
   const callers = readFileSync(log, "utf8").trim().split("\n").map((line) => Number(line.split(" ")[0]));
   expect(callers.length).toBeGreaterThan(0);
   expect(callers.every((caller) => caller === uid)).toBe(true);
+});
+
+/** Replaces the warm interpreter's socket with one that names the agent's own process (docs/security.md "Warm interpreter"). */
+const FORGER = `
+import glob, os, socket, sys
+state, agent_pid = sys.argv[1], sys.argv[2]
+path = glob.glob(os.path.join(state, "warm", "*.sock"))[0]
+os.unlink(path)
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+os.chmod(path, 0o777)
+server.listen(8)
+open("forging", "w").close()
+while True:
+    conn, _ = server.accept()
+    conn.recv(65536)
+    conn.sendall(f"started {agent_pid} {agent_pid} 0 1 2\\n".encode())
+`;
+
+test.skipIf(!canSwitch)("with --warm-python the warm runs are USER's, and a forged answer on the socket only makes runs start cold", async () => {
+  const stateDir = join(root, "state-warm");
+  await using box = await runBox({ "who.py": "import os\nprint(os.getuid())\n", "forge.py": FORGER }, { stateDir, args: ["--run-as", user, "--python", "/usr/bin/python3", "--warm-python"] });
+  const uid = Number(Bun.spawnSync(["id", "-u", user]).stdout.toString());
+  expect((await box.run(["python", "run", "who.py"])).stdout).toBe(`${uid}\n`);
+  expect(statSync(join(stateDir, "warm")).uid).toBe(uid);
+  const forger = await box.run(["python", "run", "forge.py", stateDir, String(box.agent.pid), "-d"]);
+  expect(forger.code).toBe(0);
+  const id = forger.stdout.trim();
+  await until(() => existsSync(join(stateDir, "runs", id, "work", "forging")), { what: "the forged socket" });
+  const forged = await box.run(["python", "run", "who.py"]);
+  expect({ code: forged.code, stdout: forged.stdout, stderr: forged.stderr }).toEqual({ code: 0, stdout: `${uid}\n`, stderr: "" });
+  expect(box.agent.output()).toMatch(/ event=warm-fallback run=[0-9a-f-]{36} cause="the runner \d+ is not the run user's"/);
+  const runs = JSON.parse((await box.run(["python", "ps", "--json"])).stdout) as { id: string; warm: boolean; status: string }[];
+  expect(runs.map((run) => run.warm)).toEqual([true, true, false]);
+  expect(isAlive(box.agent.pid)).toBe(true);
+  expect((await box.run(["python", "--kill", id])).code).toBe(0);
 });

@@ -1,0 +1,144 @@
+/**
+ * A python run started by the box's warm interpreter (docs/usage.md "Warm
+ * interpreter"), from the supervisor's side: ask the forkserver on its Unix
+ * socket for a process, take over the read ends of its pipes through
+ * /proc/RUNNER/fd/N, then let it run. The protocol is in
+ * src/agent/python/keg_warm.py. Until `go` is sent the script has run
+ * nothing, so any failure before it is a fallback to a fresh interpreter.
+ *
+ * What the forkserver says is not trusted beyond the run user's rights:
+ * the processes it names must be the run user's, the runner's child, and
+ * their descriptors pipes (docs/security.md "Warm interpreter").
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import { connectUnix, openPipe, type OpenedPipe, type SpawnedRun, type UnixConnection } from "../platform/index.ts";
+import { signalGroup } from "./signals.ts";
+
+/** What a run plan carries when the warm interpreter may start it. */
+export type WarmOrders = { socket: string; uid: number; argv: string[] };
+
+export type WarmRun = SpawnedRun & {
+  /** the runner: the script's parent and subreaper, whose leftovers end with the run */
+  runner: number;
+  /** closes the connection to the runner once the run is over */
+  end(): void;
+};
+
+/** A loaded box forks slowly: beyond this, the run starts cold instead. */
+const HANDSHAKE_MS = 5000;
+const GROUP_POLL_MS = 50;
+const MAX_LINE = 4096;
+
+/** Lines from the runner, one at a time; undefined once the connection is over. */
+function lineReader(socket: UnixConnection) {
+  const decoder = new TextDecoder();
+  let text = "";
+  let over = false;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    wake?.();
+    wake = undefined;
+  };
+  socket.onData = (chunk) => {
+    text += decoder.decode(chunk, { stream: true });
+    if (text.length > MAX_LINE && !text.includes("\n")) socket.close();
+    poke();
+  };
+  socket.onClose = () => ((over = true), poke());
+  return async function next(timeoutMs?: number): Promise<string | undefined> {
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    for (;;) {
+      const newline = text.indexOf("\n");
+      if (newline >= 0) {
+        const line = text.slice(0, newline);
+        text = text.slice(newline + 1);
+        return line;
+      }
+      if (over) return undefined;
+      if (Date.now() >= deadline) throw new Error(`no answer from the warm interpreter within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        if (deadline !== Infinity) setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      });
+    }
+  };
+}
+
+function connect(path: string): Promise<UnixConnection> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the warm interpreter's socket does not answer")), HANDSHAKE_MS);
+    connectUnix(path).then(
+      (socket) => (clearTimeout(timer), resolve(socket)),
+      (error) => (clearTimeout(timer), reject(error)),
+    );
+  });
+}
+
+/** `/proc/PID/status` fields: every uid, and the parent. */
+function processOf(pid: number): { uids: number[]; parent: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const uids = /^Uid:\s+(.+)$/m.exec(status)?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+    const parent = Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]);
+    return { uids, parent };
+  } catch {
+    return undefined;
+  }
+}
+
+function checkOwned(pid: number, uid: number, what: string, parent?: number): void {
+  const found = processOf(pid);
+  if (!found || found.uids.length !== 4 || found.uids.some((id) => id !== uid)) throw new Error(`the ${what} ${pid} is not the run user's`);
+  if (parent !== undefined && found.parent !== parent) throw new Error(`the ${what} ${pid} is not the runner's child`);
+}
+
+function exitOf(line: string | undefined): { code: number; signal: string | null } | undefined {
+  const match = /^exit (\d+) (\S+)$/.exec(line ?? "");
+  if (!match) return undefined;
+  return { code: Number(match[1]), signal: match[2] === "-" ? null : match[2]! };
+}
+
+/** Waits for the group led by `pid` to be gone (its runner died before telling the exit). */
+async function groupGone(pid: number): Promise<void> {
+  while (signalGroup(pid, 0)) await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+}
+
+/** Starts `warm.argv` through the warm interpreter; throws (having started nothing) when it cannot. */
+export async function startWarm(warm: WarmOrders, cwd: string, env: Record<string, string>): Promise<WarmRun> {
+  const socket = await connect(warm.socket);
+  const next = lineReader(socket);
+  const pipes: OpenedPipe[] = [];
+  try {
+    socket.write(`${JSON.stringify({ argv: warm.argv, cwd, env })}\n`);
+    const started = await next(HANDSHAKE_MS);
+    const match = /^started (\d+) (\d+) (\d+) (\d+) (\d+)$/.exec(started ?? "");
+    if (!match) throw new Error(started === undefined ? "the warm interpreter ended the connection" : "the warm interpreter's answer was not understood");
+    const [pid, runner, ...fds] = match.slice(1).map(Number) as [number, number, number, number, number];
+    checkOwned(runner, warm.uid, "runner");
+    checkOwned(pid, warm.uid, "script's process", runner);
+    for (const fd of fds) pipes.push(openPipe(`/proc/${runner}/fd/${fd}`));
+    socket.write("go\n");
+    const [stdout, stderr, channel] = pipes as [OpenedPipe, OpenedPipe, OpenedPipe];
+    return {
+      pid,
+      runner,
+      stdout: stdout.stream,
+      stderr: stderr.stream,
+      channel: channel.stream,
+      exited: next().then(async (line) => {
+        const exit = exitOf(line);
+        if (exit) return exit;
+        // The runner is gone without a word: the exit code is lost once the script is gone too.
+        await groupGone(pid);
+        return { code: 255, signal: null };
+      }),
+      closeChannel: () => pipes.forEach((pipe) => pipe.close()),
+      end: () => socket.close(),
+    };
+  } catch (error) {
+    for (const pipe of pipes) pipe.close();
+    socket.close();
+    throw error;
+  }
+}
