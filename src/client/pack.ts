@@ -67,8 +67,11 @@ export async function packUpload(input: PackInput): Promise<PackResult> {
     else tree.addFile(source, zipPath);
   }
 
-  // node:zlib costs milliseconds to load: only when some file is worth deflating.
-  const zlib = [...tree.files.values()].some(({ size }) => size >= STORE_UNDER) ? await import("node:zlib") : undefined;
+  // node:zlib costs milliseconds to load: only when some file is worth deflating, or there is
+  // enough to checksum that its native crc32 beats ours (a few MB of small files).
+  const sizes = [...tree.files.values()].map(({ size }) => size);
+  const worthZlib = sizes.some((size) => size >= STORE_UNDER) || sizes.reduce((sum, size) => sum + size, 0) >= NATIVE_CRC_OVER;
+  const zlib = worthZlib ? await import("node:zlib") : undefined;
   const { upload, files, bytes } = buildZip(tree, zlib);
   let whole: Uint8Array | undefined;
   return {
@@ -236,6 +239,8 @@ function clashError(zipPath: string, first: string, second: string): KegError {
 
 /** Smaller files go stored: deflating them saves nothing worth the time. */
 const STORE_UNDER = 4096;
+/** Above this many bytes in all, node's crc32 (native) is worth loading node:zlib for. */
+const NATIVE_CRC_OVER = 256 * 1024;
 /** Larger files are read in pieces and stored (docs/usage.md "Runs"). */
 const READ_IN_PIECES_ABOVE = 16 * 1024 * 1024;
 const PIECE_BYTES = 1024 * 1024;
