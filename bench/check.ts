@@ -80,11 +80,17 @@ async function main() {
   const kegEnv = benchEnv({ KEG_HOME: home });
   const sshd = await startSshd();
 
-  overhead(work, python, agent, kegEnv);
-  await warm(work, python, sshd);
-  locks();
-  await streaming(work, agent, kegEnv, sshd);
-  await stalled(work, agent, kegEnv);
+  // Seconds per part on stderr: the whole must stay within about three minutes on 2 CPUs.
+  const timed = async (part: string, fn: () => unknown) => {
+    const t = performance.now();
+    await fn();
+    console.error(`  (${part}: ${((performance.now() - t) / 1000).toFixed(0)} s)`);
+  };
+  await timed("run overhead", () => overhead(work, python, agent, kegEnv));
+  await timed("warm interpreter", () => warm(work, python, sshd));
+  await timed("locks", () => locks());
+  await timed("streaming", () => streaming(work, agent, kegEnv, sshd));
+  await timed("stalled client", () => stalled(work, agent, kegEnv));
   console.log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s, load average ${loadAverage()}`);
 }
 
@@ -106,7 +112,7 @@ function overhead(work: string, python: string, agent: BenchAgent, kegEnv: Recor
 }
 
 async function warm(work: string, python: string, sshd: Sshd | undefined) {
-  print(warmLines(await measureWarm(work, python, sshd, Math.min(runs, 15))));
+  print(warmLines(await measureWarm(work, python, sshd, Math.min(runs, 10))));
 }
 
 // ---- 3. streaming ---------------------------------------------------------------------
