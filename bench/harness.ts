@@ -6,9 +6,12 @@
  * removes every temp dir a bench started, also on Ctrl-C.
  * @module
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { GiB } from "./lib.ts";
+
+export { GiB, MB, ms } from "./lib.ts";
 
 export const root = join(import.meta.dir, "..");
 /** The binaries under test: copies of dist/ once requireBinaries() ran. */
@@ -106,9 +109,12 @@ export type BenchAgent = {
   addUser(name: string): string;
 };
 
-/** `binary`: the keg-agent to run (default the copied build; an update bench gives each agent its own). */
-export async function startAgent(name: string, args: string[] = [], binary = kegAgent): Promise<BenchAgent> {
-  const stateDir = tempDir("keg-bench-agent-");
+/**
+ * `binary`: the keg-agent to run (default the copied build; an update bench
+ * gives each agent its own); `stateDir`: an existing one (an agent started
+ * again on it), else a new temp dir.
+ */
+export async function startAgent(name: string, args: string[] = [], binary = kegAgent, stateDir = tempDir("keg-bench-agent-")): Promise<BenchAgent> {
   const proc = Bun.spawn([binary, "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--name", name, ...args], {
     env: benchEnv(),
     stdout: "pipe",
@@ -248,6 +254,178 @@ function pgrep(args: string[]): number[] {
     .filter((pid) => pid !== process.pid);
 }
 
+// ---- runs, spares and memory of one agent (bench/run.ts, bench/check.ts) --------
+
+/**
+ * Removes the output spools of finished runs from the agent's (temp) state
+ * dir: a 1 GiB spool would otherwise be written back to disk during the next
+ * measurements (and everyone else's), long after keg was done with it.
+ */
+export function dropFinishedSpools(agent: BenchAgent): void {
+  const runsDir = join(agent.stateDir, "runs");
+  for (const id of existsSync(runsDir) ? readdirSync(runsDir) : []) {
+    if (existsSync(join(runsDir, id, "exit.json"))) rmSync(join(runsDir, id, "spool"), { recursive: true, force: true });
+  }
+}
+
+export type StreamCommand = { label: string; cmd: string[]; env: Record<string, string>; cwd?: string };
+
+export async function timeStream(command: StreamCommand): Promise<{ ms: number; stderr: string }> {
+  const t = performance.now();
+  const proc = Bun.spawn(command.cmd, { env: command.env, cwd: command.cwd, stdout: "ignore", stderr: "pipe" });
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  const elapsed = performance.now() - t;
+  if (code !== 0) throw new Error(`${command.label}: exited ${code}: ${stderr}`);
+  return { ms: elapsed, stderr };
+}
+
+/**
+ * The agent's supervisors (`keg-agent supervise`, children of the agent): the
+ * ones running a script (they have a child) and the idle spare the agent keeps
+ * started ahead of need (no child yet, waiting for a run folder on stdin).
+ */
+export function supervisors(agentPid: number): { running: number[]; idle: number[] } {
+  const running: number[] = [];
+  const idle: number[] = [];
+  for (const pid of childrenMatching(agentPid, "supervise")) (hasChildren(pid) ? running : idle).push(pid);
+  return { running, idle };
+}
+
+/** VmRSS of the agent's idle spare supervisor(s) now, in KiB (0 when there is none). */
+export function idleSpareKiB(agentPid: number): number {
+  return Math.max(0, ...supervisors(agentPid).idle.map((pid) => rssKiB(pid) ?? 0));
+}
+
+/**
+ * Waits until the agent has an idle spare supervisor started at least
+ * `settleMs` ago (a new one needs a moment to start and wait on its stdin).
+ * The agent refills the spare 100 ms after a run ends; runs in these benches
+ * come closer together than runs typed by a person, so each waits for it.
+ */
+export function spareReady(agentPid: number, settleMs: number): boolean {
+  return supervisors(agentPid).idle.some((pid) => (processAgeMs(pid) ?? 0) >= settleMs);
+}
+
+export async function waitForSpare(agentPid: number, settleMs = 150): Promise<void> {
+  for (const deadline = performance.now() + 5000; !spareReady(agentPid, settleMs); await Bun.sleep(20))
+    if (performance.now() > deadline) throw new Error("the agent has no spare supervisor after 5 s");
+}
+
+export function waitForSpareSync(agentPid: number, settleMs = 150): void {
+  for (const deadline = performance.now() + 5000; !spareReady(agentPid, settleMs); Bun.sleepSync(20))
+    if (performance.now() > deadline) throw new Error("the agent has no spare supervisor after 5 s");
+}
+
+/**
+ * Samples the VmRSS of the agent and of its supervisors every `everyMs` until
+ * stopped; maxima in KiB. A supervisor counts as the run's once it has been
+ * seen with a child (the script), and stays so until it ends; before that it
+ * is an idle spare.
+ */
+export function memorySampler(agentPid: number, everyMs = 200) {
+  let agent = 0;
+  let supervisor = 0;
+  let spare = 0;
+  /** the largest PSS of the agent and all its supervisors together, in one sample */
+  let pssTotal = 0;
+  let samples = 0;
+  const seenRunning = new Set<number>();
+  const sample = () => {
+    agent = Math.max(agent, rssKiB(agentPid) ?? 0);
+    const { running, idle } = supervisors(agentPid);
+    for (const pid of running) seenRunning.add(pid);
+    let pss = pssKiB(agentPid) ?? 0;
+    for (const pid of [...running, ...idle]) {
+      const rss = rssKiB(pid) ?? 0;
+      if (seenRunning.has(pid)) supervisor = Math.max(supervisor, rss);
+      else spare = Math.max(spare, rss);
+      pss += pssKiB(pid) ?? 0;
+    }
+    pssTotal = Math.max(pssTotal, pss);
+    samples++;
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    sample,
+    stop() {
+      clearInterval(timer);
+      sample();
+      return { agent, supervisor, spare, pssTotal, samples };
+    },
+  };
+}
+
+export type StalledClient = {
+  /** agent VmRSS before the run, KiB */
+  idleAgent: number;
+  spareBefore: number;
+  spareAfter: number;
+  agentAfter: number;
+  memory: { agent: number; supervisor: number; spare: number; pssTotal: number; samples: number };
+  stoppedAt: number;
+  producerMs: number;
+  drainMs: number;
+  received: number;
+  code: number;
+  stderr: string;
+};
+
+/**
+ * `keg exec` of 1 GiB of stdout with keg stopped (SIGSTOP) as soon as its
+ * script runs, its stdout a pipe nobody reads: the agent's and its
+ * supervisors' memory sampled until the script is done (it touches a marker
+ * file), then SIGCONT and every byte keg prints counted.
+ */
+export async function stalledClient(work: string, agent: BenchAgent, box: string, kegEnv: Record<string, string>): Promise<StalledClient> {
+  const marker = join(work, "producer-done");
+  rmSync(marker, { force: true });
+  // The spare supervisor is refilled 100 ms after a run ends: this run finds one, idle.
+  await waitForSpare(agent.pid, 300);
+  const idleAgent = rssKiB(agent.pid)!;
+  const spareBefore = idleSpareKiB(agent.pid);
+  const t0 = performance.now();
+  // keg's stdout is a pipe nobody reads; keg is stopped as soon as the run is on.
+  const proc = Bun.spawn([keg, "exec", "--box", box, "--", "sh", "-c", `head -c ${GiB} /dev/zero; touch ${marker}`], {
+    env: kegEnv,
+    cwd: work,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  // The script is a child of the run's supervisor, a child of the agent: search the agent's
+  // descendants (the keg client's own command line holds the same words).
+  const script = `head -c ${GiB}`;
+  while (!descendantsMatching(agent.pid, script).length && performance.now() - t0 < 10_000) await Bun.sleep(5);
+  if (!descendantsMatching(agent.pid, script).length) throw new Error("stalled client: the script never showed up under the agent");
+  proc.kill("SIGSTOP");
+  const stoppedAt = performance.now() - t0;
+  const sampler = memorySampler(agent.pid);
+  let producerMs = NaN;
+  for (const deadline = performance.now() + 60_000; performance.now() < deadline; await Bun.sleep(50)) {
+    if (existsSync(marker)) {
+      producerMs = performance.now() - t0;
+      break;
+    }
+  }
+  const memory = sampler.stop();
+  // Let the client go on, and count what it gets.
+  proc.kill("SIGCONT");
+  let received = 0;
+  const drainStart = performance.now();
+  const [stderr, code] = await Promise.all([
+    new Response(proc.stderr).text(),
+    proc.exited,
+    (async () => {
+      for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) received += chunk.length;
+    })(),
+  ]);
+  const drainMs = performance.now() - drainStart;
+  await stopProcess(proc);
+  // The next spare, started 100 ms after the run ended, idle.
+  await Bun.sleep(1000);
+  return { idleAgent, spareBefore, spareAfter: idleSpareKiB(agent.pid), agentAfter: rssKiB(agent.pid) ?? 0, memory, stoppedAt, producerMs, drainMs, received, code, stderr };
+}
+
 // ---- a throwaway sshd ----------------------------------------------------
 
 export type Sshd = {
@@ -345,7 +523,6 @@ export function table(header: string[], rows: (string | number)[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
 }
 
-export const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(1) : "-");
 
 /** "keg 0.1.0, commit abc1234 (+ local changes)": what was measured. */
 export function describeBuild(): string {

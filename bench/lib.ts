@@ -4,6 +4,12 @@
  * @module
  */
 
+export const GiB = 1024 ** 3;
+export const MB = 1e6;
+
+/** A time in ms with one decimal, "-" when there is none. */
+export const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(1) : "-");
+
 export type Command = {
   label: string;
   cmd: string[];

@@ -79,6 +79,9 @@ export async function compileBinary(options: BinaryOptions): Promise<void> {
     minify: true,
     bytecode: true,
     format: "esm",
+    // Chunks load with the first import() that needs them, and with them their
+    // builtins: without it every start loads every module's node: imports.
+    splitting: true,
     // KEG_RUNTIME leaves the Deno implementation of src/platform/ out of the binary.
     define: { KEG_VERSION: JSON.stringify(options.version), KEG_COMMIT: JSON.stringify(options.commit), KEG_RUNTIME: JSON.stringify("bun") },
     external: ["@aws-sdk/client-s3"],

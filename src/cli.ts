@@ -1,8 +1,4 @@
 /** keg entry: maps every error to its exit code (docs/cli.md "Exit codes"); the only process.exit on the CLI side. @module */
-import { takeFlag } from "./args.ts";
-import { commandTree } from "./cmd/index.ts";
-import { dispatch } from "./dispatch.ts";
-import { exitCodeOf } from "./exit.ts";
 import { versionLine } from "./version.ts";
 
 async function main(argv: string[]): Promise<number> {
@@ -10,6 +6,13 @@ async function main(argv: string[]): Promise<number> {
     console.log(versionLine("keg"));
     return 0;
   }
+  // Loaded after the --version check: `keg --version` sets up nothing else (docs/performance.md "Start-up").
+  const [{ takeFlag }, { commandTree }, { dispatch }, { exitCodeOf }] = await Promise.all([
+    import("./args.ts"),
+    import("./cmd/index.ts"),
+    import("./dispatch.ts"),
+    import("./exit.ts"),
+  ]);
   // --force-command may stand anywhere on the command line (docs/cli.md "Global flags").
   const { found: force, words: rest } = takeFlag(argv, "--force-command");
   // --debug (anywhere, like --force-command) shows stacks of unexpected errors.

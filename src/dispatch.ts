@@ -6,6 +6,7 @@
  * runMain exits 1 for everything.
  * @module
  */
+import { fstatSync } from "node:fs";
 import type { CommandDef as CittyCommand } from "citty";
 import { parseWords, type ArgDefs, type ArgValues, type ParseMode } from "./args.ts";
 import { usageError } from "./errors.ts";
@@ -34,13 +35,27 @@ export type AnyCommand = Command<any>;
 /** Declares a command; `args` are checked and `run` typed from them. */
 export const defineCommand = <const A extends ArgDefs = {}>(def: Command<A>): Command<A> => def;
 
+/**
+ * Whether fd 1 or 2 is a terminal. fstat first: a pipe or a file is none, and
+ * the first touch of process.stdout or process.stderr costs milliseconds
+ * (docs/performance.md "Start-up"); only a character device is asked further.
+ */
+function isTerminal(fd: 1 | 2): boolean {
+  try {
+    if (!fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return Boolean((fd === 1 ? process.stdout : process.stderr).isTTY);
+}
+
 /** citty colours its help; keep it plain off a terminal or with NO_COLOR. */
-async function usage(cmd: AnyCommand, path: string[], stream: { isTTY?: boolean }): Promise<string> {
+async function usage(cmd: AnyCommand, path: string[], fd: 1 | 2): Promise<string> {
   // Loaded only for help: every start would pay for it otherwise.
   const { renderUsage } = await import("citty");
   const parent = path.length > 1 ? { meta: { name: path.slice(0, -1).join(" ") } } : undefined;
   const text = await renderUsage({ ...cmd, meta: { ...cmd.meta, name: path[path.length - 1] } } as CittyCommand<any>, parent as CittyCommand<any>);
-  return stream.isTTY && !process.env.NO_COLOR ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
+  return !process.env.NO_COLOR && isTerminal(fd) ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 
 const load = async (entry: Lazy<AnyCommand>): Promise<AnyCommand> => (typeof entry === "function" ? entry() : entry);
@@ -72,7 +87,8 @@ export async function dispatch(root: AnyCommand, words: string[], force = false)
   const name = path.join(" ");
   const mode = cmd.mode ?? "options";
   if (wantsHelp(rest, mode)) {
-    process.stdout.write(`${await usage(cmd, path, process.stdout)}\n`);
+    // console.log, not process.stdout: see isTerminal. It writes before keg exits, as for --version.
+    console.log(await usage(cmd, path, 1));
     return 0;
   }
   const word = rest[0];
@@ -83,12 +99,12 @@ export async function dispatch(root: AnyCommand, words: string[], force = false)
     throw usageError(`Unknown command '${word}'. Commands of '${name}': ${commands.join(", ")}.`);
   }
   if (!cmd.run) {
-    process.stderr.write(`${await usage(cmd, path, process.stderr)}\n`);
+    process.stderr.write(`${await usage(cmd, path, 2)}\n`);
     return 2;
   }
   const { args, rest: left } = parseWords(rest, cmd.args ?? {}, mode, name);
   if (mode === "pass" && left.length === 0) {
-    process.stderr.write(`${await usage(cmd, path, process.stderr)}\n`);
+    process.stderr.write(`${await usage(cmd, path, 2)}\n`);
     return 2;
   }
   return cmd.run({ args, rest: left, force });

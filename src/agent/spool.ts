@@ -121,11 +121,28 @@ export type SpoolRead = { dropped: number; data: Uint8Array | null };
 export class SpoolReader {
   offset: number;
 
+  private buffer?: Buffer;
+
+  /**
+   * `reuseBuffer`: every read fills the same buffer, so a read's data is
+   * valid only until the next read. For data handed straight to a response
+   * whose server copies it before the next pull (`responseCopiesChunks`:
+   * Bun's listener, not Deno's, nor an in-process `app.request`): 1 GiB to a
+   * fast reader then leaves no 256 KiB buffer per read to the collector
+   * (docs/performance.md "Memory and streaming").
+   */
   constructor(
     private readonly dir: string,
     from = 0,
+    private readonly options: { reuseBuffer?: boolean } = {},
   ) {
     this.offset = from;
+  }
+
+  private bufferOf(size: number): Buffer {
+    if (!this.options.reuseBuffer) return Buffer.allocUnsafe(size);
+    if (!this.buffer || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
+    return this.buffer;
   }
 
   /** Up to `max` bytes of whole frames; data null when nothing new is there yet. */
@@ -154,8 +171,9 @@ export class SpoolReader {
           if (index + 1 < segments.length && segments[index + 1]!.start === this.offset) continue;
           return { dropped, data: null };
         }
-        const buffer = Buffer.allocUnsafe(Math.min(max, size - at));
-        const got = readSync(fd, buffer, 0, buffer.length, at);
+        const want = Math.min(max, size - at);
+        const buffer = this.bufferOf(want);
+        const got = readSync(fd, buffer, 0, want, at);
         const whole = wholeFrames(buffer.subarray(0, got));
         if (whole === 0) {
           // A frame bigger than `max`: read it in one go.

@@ -7,9 +7,11 @@
 import { createWriteStream, existsSync, openSync, renameSync, rmSync, type WriteStream } from "node:fs";
 import { basename, join } from "node:path";
 import type { Gunzip } from "node:zlib";
-import { once } from "node:events";
 import { KegError } from "../errors.ts";
 import { Progress } from "./progress.ts";
+
+// Loaded with the first download, not at every start of keg (docs/performance.md "Start-up").
+const once = (emitter: NodeJS.EventEmitter, event: string) => (process.getBuiltinModule("node:events") as typeof import("node:events")).once(emitter, event);
 
 /** `logs/run.csv.gz` is stored as `run.csv`, decompressed (docs/usage.md "Runs"). */
 export const localName = (remote: string) => basename(remote).replace(/\.gz$/, "") || basename(remote);

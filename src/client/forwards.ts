@@ -6,8 +6,8 @@
  * stays, so a client can retry.
  * @module
  */
-import { createSocket, type RemoteInfo, type Socket as UdpSocket } from "node:dgram";
-import { createServer, type Server, type Socket } from "node:net";
+import type { RemoteInfo, Socket as UdpSocket } from "node:dgram";
+import type { Server, Socket } from "node:net";
 import type { Box } from "../config/boxes.ts";
 import { KegError } from "../errors.ts";
 import { warn } from "../log.ts";
@@ -15,6 +15,11 @@ import { openWebSocket, type MessageSocket } from "../platform/index.ts";
 import { TUNNEL_CONNECT, TunnelClose, tunnelPath } from "../wire/tunnel.ts";
 import { joinTcp } from "../wire/tunnel-pipe.ts";
 import type { PortSpec } from "./port-spec.ts";
+
+// Loaded on first use, not at every start of keg: a static import of a builtin is
+// loaded with the binary, and node:net costs milliseconds (docs/performance.md "Start-up").
+const netModule = () => process.getBuiltinModule("node:net") as typeof import("node:net");
+const dgramModule = () => process.getBuiltinModule("node:dgram") as typeof import("node:dgram");
 
 const LOCAL = "127.0.0.1";
 /** A UDP peer quiet this long loses its tunnel (a new datagram opens another). */
@@ -81,7 +86,7 @@ class TcpForward {
   }
 
   static open(spec: PortSpec, target: Promise<Target>): Promise<TcpForward> {
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+    const server = netModule().createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
     return new Promise((resolve, reject) => {
       server.once("error", (error) => reject(listenError(spec, error)));
       server.listen({ port: spec.local, host: LOCAL, exclusive: true }, () => resolve(new TcpForward(server, spec, target)));
@@ -145,7 +150,7 @@ class UdpForward {
   }
 
   static open(spec: PortSpec, target: Promise<Target>): Promise<UdpForward> {
-    const socket = createSocket({ type: "udp4", reuseAddr: false });
+    const socket = dgramModule().createSocket({ type: "udp4", reuseAddr: false });
     return new Promise((resolve, reject) => {
       socket.once("error", (error) => reject(listenError(spec, error)));
       socket.bind({ port: spec.local, address: LOCAL, exclusive: true }, () => resolve(new UdpForward(socket, spec, target)));

@@ -7,7 +7,6 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { warn } from "../log.ts";
 import { Frame, type TypedFrame } from "../wire/frames.ts";
-import { decodeRecord, formatRecord, recordJsonLine } from "./records.ts";
 
 export class OutputPrinter {
   private readonly outputFd?: number;
@@ -17,7 +16,21 @@ export class OutputPrinter {
   /** `onStdoutGone` runs once when our stdout's reader goes away (EPIPE). */
   constructor(outputFile?: string, private readonly onStdoutGone: () => void = () => {}) {
     if (outputFile) this.outputFd = openSync(outputFile, "w");
-    process.stdout.on("error", this.stdoutError);
+  }
+
+  /**
+   * The error listener goes on with the first output: the first touch of
+   * process.stdout costs milliseconds, which a run that prints nothing (or
+   * only later) should not pay before its request leaves (docs/performance.md
+   * "Run overhead"). Only a write can fail with EPIPE.
+   */
+  private listening = false;
+  private stdout(): NodeJS.WriteStream {
+    if (!this.listening) {
+      this.listening = true;
+      process.stdout.on("error", this.stdoutError);
+    }
+    return process.stdout;
   }
 
   private stdoutError = (error: NodeJS.ErrnoException) => {
@@ -27,7 +40,7 @@ export class OutputPrinter {
   };
 
   private async write(stream: NodeJS.WriteStream, data: Uint8Array): Promise<void> {
-    if (stream === process.stdout && this.stdoutGone) return;
+    if (this.stdoutGone && stream === process.stdout) return;
     if (stream.write(data)) return;
     // Wait for drain, or for an error (EPIPE) that means no drain will come.
     await new Promise<void>((resolve) => {
@@ -45,12 +58,14 @@ export class OutputPrinter {
   async show(frame: TypedFrame): Promise<boolean> {
     switch (frame.type) {
       case Frame.stdout:
-        await this.write(process.stdout, frame.payload);
+        await this.write(this.stdout(), frame.payload);
         return true;
       case Frame.stderr:
         await this.write(process.stderr, frame.payload);
         return true;
       case Frame.record: {
+        // The decoders (pickle, YAML) load with the first record: most runs send none.
+        const { decodeRecord, formatRecord, recordJsonLine } = await import("./records.ts");
         const record = await decodeRecord(frame.payload[0]!, frame.payload.subarray(1));
         process.stderr.write(`${formatRecord(record)}\n`);
         if (this.outputFd !== undefined) writeSync(this.outputFd, `${recordJsonLine(record)}\n`);
@@ -67,7 +82,7 @@ export class OutputPrinter {
   }
 
   close(): void {
-    process.stdout.off("error", this.stdoutError);
+    if (this.listening) process.stdout.off("error", this.stdoutError);
     if (this.outputFd !== undefined) closeSync(this.outputFd);
   }
 }

@@ -6,8 +6,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { Zip, ZipPassThrough, type ZipInputFile } from "fflate";
 import { KegError } from "../errors.ts";
+import { ZipWriter } from "./zip-writer.ts";
 
 /** A file or directory put at `zipPath`; with `text`, that text instead of the file's own (a rewritten requirements file). */
 export type PackEntry = { zipPath: string; source: string; text?: string };
@@ -67,8 +67,11 @@ export async function packUpload(input: PackInput): Promise<PackResult> {
     else tree.addFile(source, zipPath);
   }
 
-  // node:zlib costs milliseconds to load: only when some file is worth deflating.
-  const zlib = [...tree.files.values()].some(({ size }) => size >= STORE_UNDER) ? await import("node:zlib") : undefined;
+  // node:zlib costs milliseconds to load: only when some file is worth deflating, or there is
+  // enough to checksum that its native crc32 beats ours (a few MB of small files).
+  const sizes = [...tree.files.values()].map(({ size }) => size);
+  const worthZlib = sizes.some((size) => size >= STORE_UNDER) || sizes.reduce((sum, size) => sum + size, 0) >= NATIVE_CRC_OVER;
+  const zlib = worthZlib ? await import("node:zlib") : undefined;
   const { upload, files, bytes } = buildZip(tree, zlib);
   let whole: Uint8Array | undefined;
   return {
@@ -236,85 +239,71 @@ function clashError(zipPath: string, first: string, second: string): KegError {
 
 /** Smaller files go stored: deflating them saves nothing worth the time. */
 const STORE_UNDER = 4096;
+/** Above this many bytes in all, node's crc32 (native) is worth loading node:zlib for. */
+const NATIVE_CRC_OVER = 256 * 1024;
 /** Larger files are read in pieces and stored (docs/usage.md "Runs"). */
 const READ_IN_PIECES_ABOVE = 16 * 1024 * 1024;
 const PIECE_BYTES = 1024 * 1024;
 
 /**
- * fflate's streaming Zip fed with node's native deflate: about ten times
- * faster than fflate's own deflate for 2,000 small files.
+ * Our own zip writer (src/client/zip-writer.ts) fed with node's native
+ * deflate: about ten times faster than a JavaScript deflate for 2,000 small
+ * files, and nothing to set up for a lone small script.
  */
 function buildZip(tree: Tree, zlib: typeof import("node:zlib") | undefined): { upload: Upload; files: number; bytes: number } {
-  const chunks: Uint8Array[] = [];
-  let done = false;
-  const zip = new Zip((error, chunk, final) => {
-    if (error) throw error;
-    chunks.push(chunk);
-    done = final;
-  });
-  const add = (file: ZipInputFile, data: Uint8Array<ArrayBuffer>) => {
-    zip.add(file);
-    file.ondata!(null, data, true);
-  };
-  for (const [zipPath] of tree.dirs) {
-    add({ filename: `${zipPath}/`, size: 0, crc: 0, compression: 0, os: 3, attrs: (0o40755 << 16) | 0x10 }, new Uint8Array(0));
-  }
-  let bytes = 0;
-  for (const [zipPath, { source, mode, size, data: given }] of tree.files) {
-    const attrs = (0o100000 | mode) << 16;
-    if (!given && size > READ_IN_PIECES_ABOVE) {
-      bytes += storeInPieces(zip, zipPath, attrs, source);
-      continue;
+  const zip = new ZipWriter();
+  // node's crc32 when zlib is loaded anyway (some file is big), else ours (only files under STORE_UNDER then).
+  const checksum = zlib ? (data: Uint8Array, crc = 0) => zlib.crc32(data, crc) : undefined;
+  try {
+    for (const [zipPath] of tree.dirs) zip.add({ name: `${zipPath}/`, mode: 0o40755 }, new Uint8Array(0));
+    let bytes = 0;
+    for (const [zipPath, { source, mode, size, data: given }] of tree.files) {
+      const info = { name: zipPath, mode: 0o100000 | mode };
+      if (!given && size > READ_IN_PIECES_ABOVE) {
+        bytes += zip.addPieces(info, readPieces(source), checksum);
+        continue;
+      }
+      const data = given ?? readSource(source);
+      bytes += data.length;
+      const deflated = !zlib || COMPRESSED.test(zipPath) || data.length < STORE_UNDER ? data : zlib.deflateRawSync(data, { level: 1 });
+      if (deflated === data || deflated.length >= data.length) zip.add(info, data, { crc: checksum?.(data) });
+      else zip.add(info, deflated, { deflated: { crc: checksum!(data), size: data.length } });
     }
-    const data = given ?? readSource(source);
-    bytes += data.length;
-    const deflated = !zlib || COMPRESSED.test(zipPath) || data.length < STORE_UNDER ? data : zlib.deflateRawSync(data, { level: 1 });
-    if (!zlib || deflated.length >= data.length) {
-      // Stored: fflate computes the checksum itself.
-      const file = new ZipPassThrough(zipPath);
-      Object.assign(file, { os: 3, attrs });
-      zip.add(file);
-      file.push(data, true);
-    } else add({ filename: zipPath, size: data.length, crc: zlib.crc32(data), compression: 8, os: 3, attrs }, deflated);
+    return { upload: zip.finish(), files: tree.files.size, bytes };
+  } catch (error) {
+    if (error instanceof RangeError) throw new KegError("failed", `The upload cannot be packed: ${error.message}. Upload fewer or smaller files.`);
+    throw error;
   }
-  zip.end();
-  // fflate's Zip runs its callback synchronously for inputs fed in one final chunk.
-  if (!done) throw new KegError("failed", "Could not build the upload zip. This is a bug in keg; please report it.");
-  return { upload: { parts: chunks, size: chunks.reduce((sum, chunk) => sum + chunk.length, 0) }, files: tree.files.size, bytes };
 }
 
 /**
  * A big file goes stored, read a piece at a time: the CLI never holds it
  * twice (read and deflated) beside the zip; on a lab network its transfer
- * costs less than deflating it. Returns the bytes read.
+ * costs less than deflating it.
  */
-function storeInPieces(zip: Zip, zipPath: string, attrs: number, source: string): number {
-  const file = new ZipPassThrough(zipPath);
-  Object.assign(file, { os: 3, attrs });
-  zip.add(file);
+function* readPieces(source: string): Generator<Uint8Array> {
   let fd: number;
   try {
     fd = fs.openSync(source, "r");
   } catch (error) {
     throw unreadable(source, error);
   }
-  let total = 0;
   try {
     for (;;) {
       // A fresh buffer each time: the zip keeps the piece it is given.
       const piece = Buffer.allocUnsafe(PIECE_BYTES);
-      const read = fs.readSync(fd, piece, 0, PIECE_BYTES, null);
-      if (read === 0) break;
-      total += read;
-      file.push(piece.subarray(0, read), false);
+      let read: number;
+      try {
+        read = fs.readSync(fd, piece, 0, PIECE_BYTES, null);
+      } catch (error) {
+        throw unreadable(source, error);
+      }
+      if (read === 0) return;
+      yield piece.subarray(0, read);
     }
-  } catch (error) {
-    throw unreadable(source, error);
   } finally {
     fs.closeSync(fd);
   }
-  file.push(new Uint8Array(0), true);
-  return total;
 }
 
 const isInside = (target: string, root: string) => target === root || target.startsWith(root.endsWith(path.sep) ? root : `${root}${path.sep}`);

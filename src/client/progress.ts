@@ -17,9 +17,10 @@ export class Progress {
   constructor(
     private readonly label: string,
     private readonly total: number,
-    stream: { isTTY?: boolean } = process.stderr,
+    stream?: { isTTY?: boolean },
   ) {
-    this.shown = Boolean(stream.isTTY) && total >= MIN_BYTES;
+    // process.stderr only for a big transfer: its first touch costs milliseconds.
+    this.shown = total >= MIN_BYTES && Boolean((stream ?? process.stderr).isTTY);
   }
 
   add(bytes: number): void {

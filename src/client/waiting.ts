@@ -13,7 +13,8 @@ export class WaitingDisplay {
   private shown = "";
   /** true from the first place in line until done() */
   waiting = false;
-  private readonly tty = Boolean(process.stderr.isTTY);
+  /** asked at the first place in line: the first touch of process.stderr costs milliseconds */
+  private tty = false;
 
   constructor(private readonly box: string) {}
 
@@ -21,6 +22,7 @@ export class WaitingDisplay {
   handle(frame: TypedFrame): boolean {
     if (frame.type === Frame.queue) {
       const { position, blocker } = frame.payload;
+      if (!this.waiting) this.tty = Boolean(process.stderr.isTTY);
       this.waiting = true;
       const line = `waiting for ${this.box}: #${position} in line${blocker ? `, ${escapeControl(blocker)}` : ""}`;
       if (line !== this.shown) {

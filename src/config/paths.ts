@@ -1,6 +1,8 @@
 /** Where keg and keg-agent keep their files (docs/cli.md). @module */
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+
+/** node:os is loaded only when a home directory is needed: a static import would load it at every start of keg. */
+const homedir = () => (process.getBuiltinModule("node:os") as typeof import("node:os")).homedir();
 
 /** `$KEG_HOME`, else `$XDG_CONFIG_HOME/keg`, else `%APPDATA%\keg` on Windows (where config belongs there), else `~/.config/keg`. */
 export function kegHome(env = process.env, platform = process.platform): string {

@@ -89,6 +89,9 @@ export function execve(file: string, argv: string[], env: Record<string, string 
   return (process as unknown as { execve(file: string, argv: string[], env: object): never }).execve(file, argv, env);
 }
 
+/** Bun's response sink copies what the socket does not take at once. */
+export const responseCopiesChunks = true;
+
 /** Lets one long streamed response outlive the idle timeout. */
 export function disableIdleTimeout(server: unknown, request: Request): void {
   (server as { timeout?: (req: Request, seconds: number) => void })?.timeout?.(request, 0);

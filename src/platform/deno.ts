@@ -87,6 +87,9 @@ export function peerAddress(server: unknown, _request: Request): string | undefi
 
 export function disableIdleTimeout(_server: unknown, _request: Request): void {}
 
+/** Deno's server keeps an enqueued chunk until it is written. */
+export const responseCopiesChunks = false;
+
 const cString = (text: string) => new TextEncoder().encode(`${text}\0`);
 
 /** A NULL-terminated array of C strings; `keep` holds the strings so they outlive the call. */

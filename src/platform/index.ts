@@ -19,6 +19,7 @@ export const {
   openWebSocket,
   peerAddress,
   disableIdleTimeout,
+  responseCopiesChunks,
   execve,
   spawnRun,
   spawnHelper,

@@ -82,6 +82,8 @@ export type Platform = {
   peerAddress(server: unknown, request: Request): string | undefined;
   /** Lets one long streamed response outlive the idle timeout. */
   disableIdleTimeout(server: unknown, request: Request): void;
+  /** Whether the server has copied an enqueued response chunk by its next pull (Bun's does, Deno's does not). */
+  readonly responseCopiesChunks: boolean;
   /** Replaces this process's image with `file`, keeping its pid. Returns only on failure. */
   execve(file: string, argv: string[], env: Record<string, string | undefined>): never;
   /** Starts a process as its own session and group leader with a fourth pipe as its fd 3; throws when it cannot start. */
