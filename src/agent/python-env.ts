@@ -198,10 +198,12 @@ const settlesWithin = (promise: Promise<unknown>, ms: number) =>
  * or pip (the wait is not part of its --timeout: the run has not started).
  * Throws when there is no Python, or no pip for pip.
  */
-export async function* pythonNotices(env: PythonEnv, spec: { command: string; image?: string }): AsyncGenerator<Uint8Array> {
+export async function* pythonNotices(env: PythonEnv, spec: { command: string; image?: string }, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   if (!usesBoxPython(spec)) return;
   const pip = spec.command === "pip";
-  const ready = pip ? env.pip() : env.runner;
+  // A client that goes away ends the wait (the caller then starts nothing).
+  const gone = new Promise<void>((resolve) => (signal?.aborted ? resolve() : signal?.addEventListener("abort", () => resolve(), { once: true })));
+  const ready = Promise.race([pip ? env.pip() : env.runner, gone]);
   if (!(await settlesWithin(ready, SAY_WAIT_AFTER_MS)))
     yield stderrFrame(
       pip && env.known() ? "keg: putting pip into the box's venv (once; it takes a few seconds)…\n" : "keg: waiting for the box's Python venv, which keg-agent makes once after it starts…\n",

@@ -245,14 +245,31 @@ export function runRoutes(deps: RunDeps) {
     }
     let live: LiveRun | undefined;
     let leave: (() => void) | undefined;
+    const release = (grant: Grant) => grant.forced || locks.releaseCommand(grant.generation);
+    // A client that left before its answer was first read (the stream is pulled at its pace) never
+    // starts the generator below: its early lock and upload go here, or they would stay held.
+    let begun = false;
+    const dropUnstarted = () => {
+      if (begun) return;
+      begun = true;
+      if (early) release(early);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    if (signal.aborted) {
+      dropUnstarted();
+      throw new KegError("failed", "The client went away before the run started.");
+    }
     // Before the run started, a client that goes away only loses its place in line.
-    const gone = () => leave?.();
+    const gone = () => (begun ? leave?.() : dropUnstarted());
     async function* waitThenRun() {
-      const release = (grant: Grant) => grant.forced || locks.releaseCommand(grant.generation);
+      if (begun) return;
+      begun = true;
       let grant: Grant | undefined;
       try {
         grant = early ?? (yield* queueFrames(lines.command.wait(acquire, spec.wait!, signal, release)));
-        yield* pythonNotices(deps.python, spec);
+        yield* pythonNotices(deps.python, spec, signal);
+        // Its client left while it waited for the box's Python: the run never starts.
+        if (signal.aborted) throw new KegError("failed", "The client went away before the run started.");
         live = await startRun(dir, id, user, spec, grant);
         if (!spec.detach) leave = cycles.begin(live, spec.downloads, grant);
       } catch (error) {
