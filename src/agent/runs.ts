@@ -230,10 +230,12 @@ export class RunManager {
       await runHook(this.config, live.record);
       // Finished: followers keep their reference; later ones replay it through get(), which
       // reads LMDB: out of the live map once the final record is committed there.
-      const forget = () => this.live.delete(live.id);
+      // Pruning, after the release (it must not keep the next user waiting), counts this run too.
+      const forget = () => {
+        this.live.delete(live.id);
+        setImmediate(() => this.prune());
+      };
       void (live.saved ?? Promise.resolve()).then(forget, forget);
-      // After the release: pruning must not keep the next user waiting.
-      setImmediate(() => this.prune());
       this.refillSpare();
       if (live.record.forced || live.record.detached) return false;
       return this.locks.releaseCommand(live.record.generation);
