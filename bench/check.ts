@@ -43,14 +43,10 @@ import {
   type Sshd,
   type StreamCommand,
 } from "./harness.ts";
-import { median, timeAll, type Command } from "./lib.ts";
+import { argValue, median, timeAll, type Command } from "./lib.ts";
 import { fastReaderLine, overheadLine, stalledLine, startupLines, streamLines } from "./targets.ts";
 import { measureWarm, warmLines } from "./warm.ts";
 
-const argValue = (flag: string) => {
-  const at = process.argv.indexOf(flag);
-  return at > 0 ? process.argv[at + 1] : undefined;
-};
 const runs = Number(argValue("--runs") ?? 30);
 const streamRuns = Number(argValue("--stream-runs") ?? 3);
 const BOX = "lab";

@@ -16,12 +16,8 @@
 import { chmodSync, copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchEnv, cleanUp, describeBuild, keg, kegAgent, ms, realPython, requireBinaries, root, startAgent, table, tempDir, type BenchAgent } from "./harness.ts";
-import { median, p90 } from "./lib.ts";
+import { argValue, median, p90 } from "./lib.ts";
 
-const argValue = (flag: string) => {
-  const at = process.argv.indexOf(flag);
-  return at > 0 ? process.argv[at + 1] : undefined;
-};
 const runs = Number(argValue("--runs") ?? 10);
 const UPDATED = 20;
 const LISTED = 50;

@@ -4,6 +4,12 @@
  * @module
  */
 
+/** The word after `flag` on the bench's command line (`--runs 10`), if given. */
+export const argValue = (flag: string) => {
+  const at = process.argv.indexOf(flag);
+  return at > 0 ? process.argv[at + 1] : undefined;
+};
+
 export const GiB = 1024 ** 3;
 export const MB = 1e6;
 

@@ -35,12 +35,8 @@
 import { openState } from "../src/agent/state.ts";
 import { LockStore } from "../src/lock/store.ts";
 import { benchEnv, cleanUp, describeBuild, keg, kegHome, ms, requireBinaries, startAgent, stopProcess, table, tempDir, type BenchAgent } from "./harness.ts";
-import { median, p90 } from "./lib.ts";
+import { argValue, median, p90 } from "./lib.ts";
 
-const argValue = (flag: string) => {
-  const at = process.argv.indexOf(flag);
-  return at > 0 ? process.argv[at + 1] : undefined;
-};
 const BOX = "lab";
 const RACERS = 24;
 const TARGET_HTTP_PAIRS = 5000;

@@ -20,12 +20,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../test/helpers/ports.ts";
 import { benchEnv, cleanUp, describeBuild, keg, kegHome, ms, onCleanup, realPython, requireBinaries, startAgent, startSshd, stopProcess, table, tempDir } from "./harness.ts";
-import { median, p90 } from "./lib.ts";
+import { argValue, median, p90 } from "./lib.ts";
 
-const argValue = (flag: string) => {
-  const at = process.argv.indexOf(flag);
-  return at > 0 ? process.argv[at + 1] : undefined;
-};
 const MiB = 1024 * 1024;
 const bytes = Number(argValue("--mib") ?? 256) * MiB;
 const rounds = Number(argValue("--rounds") ?? 3);

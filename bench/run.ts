@@ -67,14 +67,10 @@ import {
   type Sshd,
   type StreamCommand,
 } from "./harness.ts";
-import { formatTable, median, p90, summarise, timeAll, timeOnce, type Command, type Summary } from "./lib.ts";
+import { argValue, formatTable, median, p90, summarise, timeAll, timeOnce, type Command, type Summary } from "./lib.ts";
 import { fastReaderLine, overheadLine, stalledLine, streamLines } from "./targets.ts";
 import { measureWarm, warmLines, type WarmResult } from "./warm.ts";
 
-const argValue = (flag: string) => {
-  const at = process.argv.indexOf(flag);
-  return at > 0 ? process.argv[at + 1] : undefined;
-};
 const runs = Number(argValue("--runs") ?? 30);
 const only = new Set((argValue("--only") ?? "overhead,warm,phases,stream,rss,upload").split(","));
 const streamRuns = Number(argValue("--stream-runs") ?? 5);
