@@ -56,10 +56,11 @@ export class WarmPython {
   private starting?: Server;
   private failedStarts = 0;
   private generation = 0;
-  private stopped = false;
   private readonly dir: string;
+  /** the forkserver's code, beside the keg module (the agent's: the run user owns nothing there) */
+  private readonly file: string;
   /** the environment the interpreter starts with: a run's base, no run's own variables */
-  readonly env: Record<string, string>;
+  private readonly env: Record<string, string>;
 
   constructor(
     stateDir: string,
@@ -69,6 +70,12 @@ export class WarmPython {
   ) {
     this.dir = join(stateDir, "warm");
     this.env = { ...baseEnv(user, "/tmp"), PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1", PYTHONPATH: python.libDir };
+    this.file = join(python.libDir, "keg_warm.py");
+    writeFileAtomically(this.file, forkserverSource, { sync: false, mode: 0o644 });
+    // The agent's own folder, made anew (an older keg gave it to the run user): the run user can
+    // neither reach the socket nor put a link in its place.
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir, { mode: 0o700 });
     void python.runner.then(
       (runner) => {
         if (runner.venv) this.start(runner.python);
@@ -83,19 +90,10 @@ export class WarmPython {
 
   private off(why: string): void {
     this.disabled = why;
-    logEvent("warning", { message: `no warm interpreter: ${why} (see the warning above); python runs start cold` });
+    logEvent("warning", { message: `no warm interpreter: ${why}; python runs start cold` });
   }
 
   private start(python: string): void {
-    if (this.stopped) return;
-    // The agent's own folder: the run user can neither reach the socket nor put a link in its place.
-    if (this.generation === 0) {
-      // Made anew at start: an older keg gave this folder to the run user.
-      rmSync(this.dir, { recursive: true, force: true });
-      mkdirSync(this.dir, { mode: 0o700 });
-    }
-    const file = join(this.python.libDir, "keg_warm.py");
-    writeFileAtomically(file, forkserverSource, { sync: false, mode: 0o644 });
     const socket = join(this.dir, `${process.pid}.${++this.generation}.sock`);
     let listening: number;
     try {
@@ -106,7 +104,7 @@ export class WarmPython {
     }
     let helper: Helper;
     try {
-      helper = spawnHelper(asRunUser(this.user, [python, file, this.preload.join(",")]), { env: this.env, cwd: "/", fd3: listening });
+      helper = spawnHelper(asRunUser(this.user, [python, this.file, this.preload.join(",")]), { env: this.env, cwd: "/", fd3: listening });
     } finally {
       closeSync(listening);
     }
@@ -126,7 +124,7 @@ export class WarmPython {
       rmSync(socket, { force: true });
       if (this.current === server) this.current = undefined;
       if (this.starting === server) this.starting = undefined;
-      if (this.stopped || this.current || this.starting) return;
+      if (this.current || this.starting) return;
       this.failedStarts = server.served ? 0 : this.failedStarts + 1;
       logEvent("warm-python-ended", { pid: helper.pid, code });
       if (this.failedStarts >= MAX_FAILED_STARTS) {
@@ -160,7 +158,7 @@ export class WarmPython {
   /** After `keg pip`: a new interpreter sees the venv as it now is; runs go to the old one until it is ready. */
   restart(): void {
     const known = this.python.known();
-    if (!known?.venv || this.stopped) return;
+    if (!known?.venv) return;
     this.failedStarts = 0;
     this.start(known.python);
   }
@@ -178,11 +176,5 @@ export class WarmPython {
     if (!server) return this.disabled ?? "the warm interpreter is not running";
     server.served = true;
     return { socket: server.socket, uid: this.user.uid, argv };
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.current?.helper.tell("");
-    this.starting?.helper.tell("");
   }
 }

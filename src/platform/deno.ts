@@ -7,7 +7,7 @@
  * @module
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, createReadStream, fstatSync, openSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { Readable } from "node:stream";
 import { CLIENT_WATER, watchedSocket } from "./socket-queue.ts";
@@ -159,61 +159,17 @@ export function spawnHelper(argv: string[], options: HelperOptions = {}): Helper
   };
 }
 
-/** Deno's node:child_process passes no descriptor of ours to a child: the warm interpreter is the compiled agent's. */
-export function listenUnixDescriptor(_path: string): number {
+/**
+ * The warm interpreter is the compiled agent's: Deno's node:child_process
+ * passes no descriptor of ours to a child, so there is no socket to hand the
+ * forkserver, and nothing here to open its pipes or connect to it.
+ */
+const noWarmInterpreter = (): never => {
   throw new Error("the warm interpreter needs the compiled keg-agent (it cannot run under Deno)");
-}
-
-/** Deno reads files on its own threads: a blocking open (the writer is there) and plain reads. */
-export function openPipe(path: string): OpenedPipe {
-  const fd = openSync(path, "r");
-  if (!fstatSync(fd).isFIFO()) {
-    closeSync(fd);
-    throw new Error(`${path} is not a pipe`);
-  }
-  const stream = createReadStream("", { fd, autoClose: false });
-  return {
-    stream: asWeb(stream),
-    close() {
-      stream.destroy();
-      try {
-        closeSync(fd);
-      } catch {}
-    },
-  };
-}
-
-type UnixConn = { readable: ReadableStream<Uint8Array>; write(data: Uint8Array): Promise<number>; close(): void };
-
-/** Deno's own Unix sockets; writes are chained so they go out whole and in order. */
-export async function connectUnix(path: string): Promise<UnixConnection> {
-  const conn = await (Deno as unknown as { connect(options: { transport: "unix"; path: string }): Promise<UnixConn> }).connect({ transport: "unix", path });
-  const encoder = new TextEncoder();
-  let writing = Promise.resolve();
-  let closed = false;
-  const connection: UnixConnection = {
-    write(text) {
-      const bytes = encoder.encode(text);
-      writing = writing.then(async () => {
-        for (let at = 0; at < bytes.length; ) at += await conn.write(bytes.subarray(at));
-      }).catch(() => {});
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      try {
-        conn.close();
-      } catch {}
-    },
-  };
-  void (async () => {
-    try {
-      for await (const chunk of conn.readable) connection.onData?.(chunk);
-    } catch {}
-    connection.onClose?.();
-  })();
-  return connection;
-}
+};
+export const listenUnixDescriptor = (_path: string): number => noWarmInterpreter();
+export const openPipe = (_path: string): OpenedPipe => noWarmInterpreter();
+export const connectUnix = (_path: string): Promise<UnixConnection> => noWarmInterpreter();
 
 /** `deno run -A <entry>` again, with the config the agent was started with (its node_modules). */
 export function selfCommand(): string[] {

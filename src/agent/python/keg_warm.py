@@ -307,18 +307,17 @@ def serve_run(conn, pid, pipes, orders_write):
 
 
 def fork_spare(listener):
-    """Forks the next spare runner; returns its pid and the pipe that says when it is taken (or gone)."""
+    """Forks the next spare runner; returns the pipe that says when it is taken (or gone)."""
     taken_read, taken_write = os.pipe()
     forkserver = os.getpid()
-    pid = os.fork()
-    if pid == 0:
+    if os.fork() == 0:
         try:
             os.close(taken_read)
             spare_runner(listener, taken_write, forkserver)
         finally:
             os._exit(1)
     os.close(taken_write)
-    return pid, taken_read
+    return taken_read
 
 
 def main():
@@ -329,7 +328,7 @@ def main():
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     # What is here now stays shared with every fork: the collector never touches (copies) it.
     gc.freeze()
-    _, taken = fork_spare(listener)
+    taken = fork_spare(listener)
     say("ready", os.getpid())
     while True:
         ready, _, _ = select.select([0, taken], [], [])
@@ -339,7 +338,7 @@ def main():
             # Taken by a run, or gone: either way the next one.
             os.read(taken, 1)
             os.close(taken)
-            _, taken = fork_spare(listener)
+            taken = fork_spare(listener)
     # The spare ends with us (its parent-death signal); one taken by a run a moment ago does not.
 
 
