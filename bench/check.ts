@@ -12,7 +12,7 @@
  * interpreter (`serve --warm-python`; said to be missing when the agent
  * refuses the flag), 1 GiB of stdout against ssh, locks (bench/locks.ts
  * --quick, when it has that mode), memory (stalled client, fast reader),
- * start-up.
+ * start-up, and the floor (the least a compiled client costs here: bench/floor.ts).
  * @module
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -46,6 +46,7 @@ import {
 import { argValue, median, timeAll, type Command } from "./lib.ts";
 import { fastReaderLine, overheadLine, stalledLine, startupLines, streamLines } from "./targets.ts";
 import { measureWarm, warmLines } from "./warm.ts";
+import { floorLine, measureFloor } from "./floor.ts";
 
 const runs = Number(argValue("--runs") ?? 30);
 const streamRuns = Number(argValue("--stream-runs") ?? 3);
@@ -83,6 +84,7 @@ async function main() {
     console.error(`  (${part}: ${((performance.now() - t) / 1000).toFixed(0)} s)`);
   };
   await timed("run overhead", () => overhead(work, python, agent, kegEnv));
+  await timed("floor", async () => print([floorLine(await measureFloor(venvPython(agent) ?? python, join(work, "empty.py"), runs))]));
   await timed("warm interpreter", () => warm(work, python, sshd));
   await timed("locks", () => locks());
   await timed("streaming", () => streaming(work, agent, kegEnv, sshd));
@@ -92,13 +94,18 @@ async function main() {
 
 // ---- 1. run overhead -----------------------------------------------------------
 
+const venvPython = (agent: BenchAgent) => {
+  const path = join(agent.stateDir, "venv", "bin", "python");
+  return existsSync(path) ? path : undefined;
+};
+
 function overhead(work: string, python: string, agent: BenchAgent, kegEnv: Record<string, string>) {
   const run = [keg, "python", "run", "empty.py", "--box", BOX];
   // One run first: it waits for the venv the agent makes at start, whose python is the second baseline.
   runOk(run, { KEG_HOME: kegEnv.KEG_HOME! }, work);
-  const venvPython = join(agent.stateDir, "venv", "bin", "python");
+  const venvInterpreter = venvPython(agent);
   const local: Command = { label: "local", cmd: [python, join(work, "empty.py")], env: benchEnv(), cwd: work };
-  const venv: Command[] = existsSync(venvPython) ? [{ label: "venv", cmd: [venvPython, join(work, "empty.py")], env: benchEnv(), cwd: work }] : [];
+  const venv: Command[] = venvInterpreter ? [{ label: "venv", cmd: [venvInterpreter, join(work, "empty.py")], env: benchEnv(), cwd: work }] : [];
   // A person's spacing: the agent has its spare supervisor ready (refilled 100 ms after a run ends).
   const [spaced, spacedLocal, spacedVenv] = timeAll([{ label: "keg", cmd: run, env: kegEnv, cwd: work, before: () => waitForSpareSync(agent.pid) }, local, ...venv], { runs });
   print([overheadLine("a person's spacing", spaced!, spacedLocal!, spacedVenv)]);
