@@ -6,14 +6,25 @@
  */
 export type FinishedRun = { id: string; started: number; bytes: number };
 
-export function runsToPrune(runs: FinishedRun[], now: number, keepMs: number, maxBytes: number): string[] {
-  const oldestFirst = [...runs].sort((a, b) => a.started - b.started);
-  const pruned: string[] = [];
-  let total = oldestFirst.reduce((sum, run) => sum + run.bytes, 0);
+/**
+ * The runs to remove from `oldestFirst` (finished runs, oldest start first),
+ * whose folders hold `total` bytes together. It stops at the first run that
+ * stays, so it reads only the runs it removes and one more: the agent feeds
+ * it from its index of finished runs without reading the rest.
+ */
+export function oldestToPrune<Run extends FinishedRun>(oldestFirst: Iterable<Run>, total: number, now: number, keepMs: number, maxBytes: number): Run[] {
+  const pruned: Run[] = [];
   for (const run of oldestFirst) {
     if (now - run.started <= keepMs && total <= maxBytes) break;
-    pruned.push(run.id);
+    pruned.push(run);
     total -= run.bytes;
   }
   return pruned;
+}
+
+/** The same over a list in any order. */
+export function runsToPrune(runs: FinishedRun[], now: number, keepMs: number, maxBytes: number): string[] {
+  const oldestFirst = [...runs].sort((a, b) => a.started - b.started);
+  const total = oldestFirst.reduce((sum, run) => sum + run.bytes, 0);
+  return oldestToPrune(oldestFirst, total, now, keepMs, maxBytes).map((run) => run.id);
 }

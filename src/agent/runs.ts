@@ -16,7 +16,7 @@ import { treeSize } from "../files/tree-size.ts";
 import { runHook } from "./hook.ts";
 import { describeError, logEvent } from "./log.ts";
 import { logRunEnded, logRunStarted } from "./run-log.ts";
-import { runsToPrune, type FinishedRun } from "./run-pruning.ts";
+import { oldestToPrune, type FinishedRun } from "./run-pruning.ts";
 import { runUserOf } from "./run-user.ts";
 import { handOverRun } from "./state-modes.ts";
 import { readJson, runPaths, type ExitRecord, type RunPlan } from "./run-files.ts";
@@ -26,6 +26,15 @@ import { containerOf, keepContainer, signalRun } from "./container.ts";
 import { EXIT_RECORDED, type SupervisorEvents, type SupervisorOrders } from "./supervise.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
+
+/**
+ * A finished run's key in the index of finished runs (`state.finished`): its
+ * start (ISO 8601 UTC, all of one length, so the text order is the time
+ * order), a space, its id.
+ */
+export const finishedKey = (record: RunRecord) => `${record.started} ${record.id}`;
+const keyParts = (key: string) => ({ started: key.slice(0, key.indexOf(" ")), id: key.slice(key.indexOf(" ") + 1) });
+const byStart = (a: RunRecord, b: RunRecord) => a.started.localeCompare(b.started);
 
 export type LiveRun = {
   id: string;
@@ -47,6 +56,8 @@ const EXIT_RECORD_WAIT_MS = 10_000;
 /** After a cycle's end frame (a script loop's next run comes soon); not during the end, which a spawn would hold up. */
 const SPARE_DELAY_MS = 5;
 const PID_WAIT_MS = 10_000;
+/** Index entries `list()` reads at once. */
+const LIST_CHUNK = 256;
 
 export class RunManager {
   readonly live = new Map<string, LiveRun>();
@@ -229,9 +240,16 @@ export class RunManager {
       await live.exited;
       await runHook(this.config, live.record);
       // Finished: followers keep their reference; later ones replay it through get(), which
-      // reads LMDB: out of the live map once the final record is committed there.
-      // Pruning, after the release (it must not keep the next user waiting), counts this run too.
+      // reads LMDB: out of the live map once the final record and its index entry are committed
+      // there (`ps` lists the live map and the index). Pruning, after the release (it must not
+      // keep the next user waiting), counts this run too.
       const forget = () => {
+        try {
+          this.indexFinished(live.record);
+        } catch (error) {
+          // The next start indexes it (checkIndex); until then `ps` does not list it.
+          logEvent("error", { run: live.id, cause: `its index entry was not written: ${describeError(error)}` });
+        }
         this.live.delete(live.id);
         setImmediate(() => this.prune());
       };
@@ -291,10 +309,43 @@ export class RunManager {
     return sent;
   }
 
-  list(): RunRecord[] {
-    const records: RunRecord[] = [];
-    for (const { value } of this.state.runs.getRange()) records.push(this.live.get(value.id)?.record ?? value);
-    return records.sort((a, b) => a.started.localeCompare(b.started));
+  /**
+   * Every run, oldest start first: the live ones from memory, the finished
+   * ones from their index, merged, one record at a time (`ps` streams them).
+   * The index is read in chunks, each from the latest commit at once: no
+   * read snapshot is held while the answer is sent.
+   */
+  *list(): Generator<RunRecord> {
+    const live = [...this.live.values()].map((run) => run.record).sort(byStart);
+    const liveIds = new Set(live.map((record) => record.id));
+    let next = 0;
+    for (let after: string | undefined, more = true; more; ) {
+      // The latest commit: a run leaves the live map once its index entry is committed.
+      this.state.refresh();
+      const from = after;
+      const records: RunRecord[] = [];
+      let read = 0;
+      for (const { key } of this.state.finished.getRange({ start: from, limit: LIST_CHUNK })) {
+        read++;
+        after = key;
+        const { id } = keyParts(key);
+        // Already listed, or its index entry was committed a moment before it left the live map.
+        if (key === from || liveIds.has(id)) continue;
+        const record = this.state.runs.get(id) as RunRecord | undefined;
+        if (record) records.push(record);
+      }
+      more = read === LIST_CHUNK;
+      for (const record of records) {
+        while (next < live.length && byStart(live[next]!, record) <= 0) yield live[next++]!;
+        yield record;
+      }
+    }
+    while (next < live.length) yield live[next++]!;
+  }
+
+  /** The runs still running (all of them are live after recover()), oldest start first. */
+  running(): RunRecord[] {
+    return [...this.live.values()].map((run) => run.record).filter((record) => record.status === "running").sort(byStart);
   }
 
   /**
@@ -315,6 +366,7 @@ export class RunManager {
         this.state.runs.putSync(record.id, { ...record, status: "killed", exit_code: null, signal: "SIGKILL" });
       } else this.watchDetached({ ...record, pid }, dir);
     }
+    this.checkIndex();
     this.prune();
     // At start nothing is being uploaded: a folder no record knows is a leftover.
     for (const name of existsSync(this.runsDir) ? readdirSync(this.runsDir) : []) {
@@ -322,24 +374,71 @@ export class RunManager {
     }
   }
 
-  /** Bytes of finished runs' folders, measured once each. */
-  private readonly sizes = new Map<string, number>();
+  /** The bytes of the folders of the runs in the index of finished runs: its values' sum. */
+  private finishedBytes = 0;
 
-  /** Removes finished runs older than --keep-runs, then the oldest beyond --max-disk. */
-  prune(): void {
-    const finished: FinishedRun[] = [];
+  /** A run that ended enters the index of finished runs, with its folder's size, measured once. */
+  private indexFinished(record: RunRecord): void {
+    const bytes = treeSize(join(this.runsDir, record.id));
+    this.state.root.transactionSync(() => this.state.finished.putSync(finishedKey(record), bytes));
+    this.finishedBytes += bytes;
+  }
+
+  /**
+   * At start: the index of finished runs against the records, one scan of
+   * each; an entry without its finished record goes, a finished record
+   * without its entry gets one (the first start after an upgrade indexes
+   * them all). Sums the bytes pruning counts from.
+   */
+  private checkIndex(): void {
+    const stale: string[] = [];
+    let total = 0;
+    for (const { key, value } of this.state.finished.getRange()) {
+      const record = this.state.runs.get(keyParts(key).id) as RunRecord | undefined;
+      if (!record || record.status === "running" || finishedKey(record) !== key) stale.push(key);
+      else total += value;
+    }
+    const missing: [string, number][] = [];
     for (const { value } of this.state.runs.getRange()) {
       const record = value as RunRecord;
-      if (record.status === "running" || this.live.has(record.id)) continue;
-      let bytes = this.sizes.get(record.id);
-      if (bytes === undefined) this.sizes.set(record.id, (bytes = treeSize(join(this.runsDir, record.id))));
-      finished.push({ id: record.id, started: Date.parse(record.started), bytes });
+      if (record.status === "running" || this.live.has(record.id) || this.state.finished.get(finishedKey(record)) !== undefined) continue;
+      missing.push([finishedKey(record), treeSize(join(this.runsDir, record.id))]);
     }
-    for (const id of runsToPrune(finished, Date.now(), this.config.keepRunsDays * 86_400_000, this.config.maxDiskBytes)) {
-      rmSync(join(this.runsDir, id), { recursive: true, force: true });
-      this.state.runs.removeSync(id);
-      this.sizes.delete(id);
+    if (stale.length || missing.length)
+      this.state.root.transactionSync(() => {
+        for (const key of stale) this.state.finished.removeSync(key);
+        for (const [key, bytes] of missing) {
+          this.state.finished.putSync(key, bytes);
+          total += bytes;
+        }
+      });
+    this.finishedBytes = total;
+  }
+
+  /**
+   * Removes finished runs older than --keep-runs, then the oldest beyond
+   * --max-disk. Reads the index of finished runs oldest first, and only the
+   * entries it removes and one more.
+   */
+  prune(): void {
+    const live = this.live;
+    function* oldestFirst(entries: Iterable<{ key: string; value: number }>): Generator<FinishedRun & { key: string }> {
+      for (const { key, value } of entries) {
+        const { started, id } = keyParts(key);
+        if (!live.has(id)) yield { key, id, started: Date.parse(started), bytes: value };
+      }
     }
+    const keepMs = this.config.keepRunsDays * 86_400_000;
+    const gone = oldestToPrune(oldestFirst(this.state.finished.getRange()), this.finishedBytes, Date.now(), keepMs, this.config.maxDiskBytes);
+    if (!gone.length) return;
+    for (const run of gone) rmSync(join(this.runsDir, run.id), { recursive: true, force: true });
+    this.state.root.transactionSync(() => {
+      for (const run of gone) {
+        this.state.runs.removeSync(run.id);
+        this.state.finished.removeSync(run.key);
+      }
+    });
+    for (const run of gone) this.finishedBytes -= run.bytes;
   }
 
   /** A detached run of a previous life: no supervisor pipe, so poll for its exit record. */

@@ -1,12 +1,13 @@
 /**
  * The agent's LMDB environments in the state dir. `db` is durable: users
- * (token hashes), user locks, lock history, the reserved generations and
- * runs; every commit is synced. `volatile` (opened by serve's lock store
- * only, see `volatile()`) holds what every agent start clears anyway: the
- * command lock, the last granted generation and the command-lock events not
- * yet moved into the durable history; its commits are never synced
- * (docs/locks.md "Durability"). Writes go through transactionSync
- * (docs/development.md "LMDB": async transaction callbacks hang under Bun).
+ * (token hashes), user locks, lock history, the reserved generations,
+ * runs and the index of finished runs; every commit is synced. `volatile`
+ * (opened by serve's lock store only, see `volatile()`) holds what every
+ * agent start clears anyway: the command lock, the last granted generation
+ * and the command-lock events not yet moved into the durable history; its
+ * commits are never synced (docs/locks.md "Durability"). Writes go through
+ * transactionSync (docs/development.md "LMDB": async transaction callbacks
+ * hang under Bun).
  * @module
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -35,6 +36,12 @@ export type State = {
   history: Database<any, number>;
   /** run id -> run record (see src/agent/runs.ts) */
   runs: Database<any, string>;
+  /**
+   * The finished runs in the order they started: `finishedKey(record)` ->
+   * the bytes of the run's folder. Pruning reads it oldest first and stops
+   * at the first run it keeps; `ps` lists from it (src/agent/runs.ts).
+   */
+  finished: Database<number, string>;
   /**
    * The volatile environment, opened at the first call. Only the serving
    * agent's lock store calls it; `keg-agent users` never opens it.
@@ -95,6 +102,7 @@ export function openState(stateDir: string): State {
     locks: root.openDB<any, string>({ name: "locks", encoding: "json" }),
     history: root.openDB<any, number>({ name: "history", encoding: "json" }),
     runs: root.openDB<any, string>({ name: "runs", encoding: "json" }),
+    finished: root.openDB<number, string>({ name: "runs-finished", encoding: "json" }),
     volatile: () => (volatile ??= openVolatile(stateDir)),
     close: async () => {
       await volatile?.root.close();

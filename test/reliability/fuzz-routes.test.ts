@@ -91,5 +91,5 @@ test("every JSON route with mutated bodies, parameters and queries: never a 500,
   expect((await agent.call("POST", "/v1/lock", { body: { box: "lab" } })).status).toBe(200);
   expect((await agent.call("POST", "/v1/unlock", { body: { box: "lab" } })).status).toBe(200);
   expect(readdirSync(agent.config.stateDir).sort()).toEqual(before);
-  expect(agent.runs.list().filter((r) => r.status === "running")).toEqual([]);
+  expect(agent.runs.running()).toEqual([]);
 });

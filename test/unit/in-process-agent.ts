@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createApp, type WaitLines } from "../../src/agent/server.ts";
 import type { AgentConfig } from "../../src/agent/config.ts";
 import { preparePython } from "../../src/agent/python-env.ts";
-import { RunManager, type RunRecord } from "../../src/agent/runs.ts";
+import { finishedKey, RunManager, type RunRecord } from "../../src/agent/runs.ts";
 import { openState, type State } from "../../src/agent/state.ts";
 import { addUser, removeUser } from "../../src/agent/users.ts";
 import { LockStore } from "../../src/lock/store.ts";
@@ -109,7 +109,11 @@ export async function inProcessAgent(overrides: Partial<AgentConfig> = {}): Prom
         forced: false,
         box: "lab",
       };
-      state.runs.putSync(id, record);
+      state.root.transactionSync(() => {
+        state.runs.putSync(id, record);
+        // As the agent indexes a run that ended (src/agent/runs.ts): `ps` lists it.
+        state.finished.putSync(finishedKey(record), 0);
+      });
       return record;
     },
     lockSnapshot: () => ({ ...locks.read(), history: locks.history(1000).length }),

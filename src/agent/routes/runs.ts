@@ -33,6 +33,9 @@ import type { WarmPython } from "../warm-python.ts";
 import type { WarmOrders } from "../warm-start.ts";
 import { smallJsonBody, valid } from "./validate.ts";
 
+/** Runs per chunk of the `ps` answer. */
+const LIST_CHUNK_RUNS = 256;
+
 export type RunDeps = { config: AgentConfig; locks: LockStore; runs: RunManager; python: PythonEnv; warm?: WarmPython; lines: { command: WaitLine } };
 
 /** What the supervisor runs: argv (as the run user) and the script's environment (docs/security.md "A script's environment"). */
@@ -286,7 +289,32 @@ export function runRoutes(deps: RunDeps) {
   });
 
   // Records of an older agent have no `warm`: they were all cold.
-  app.get("/", (c) => c.json(runs.list().map(({ generation, forced, box, pid, ...info }): RunInfo => ({ ...info, warm: info.warm ?? false }))));
+  const runInfo = ({ generation, forced, box, pid, ...info }: RunRecord): RunInfo => ({ ...info, warm: info.warm ?? false });
+  // One JSON array of every run, sent as it is read: thousands of records are kept for
+  // --keep-runs days, and neither they nor their text are held whole in memory.
+  app.get("/", () => {
+    const records = runs.list();
+    const encoder = new TextEncoder();
+    let first = true;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        let text = first ? "[" : "";
+        for (let n = 0; n < LIST_CHUNK_RUNS; n++) {
+          const next = records.next();
+          if (next.done) {
+            controller.enqueue(encoder.encode(`${text}]`));
+            controller.close();
+            return;
+          }
+          text += `${first ? "" : ","}${JSON.stringify(runInfo(next.value))}`;
+          first = false;
+        }
+        controller.enqueue(encoder.encode(text));
+      },
+      cancel: () => void records.return(undefined),
+    });
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  });
 
   const runId = valid("param", RunIdParamSchema);
 
@@ -359,7 +387,7 @@ export function runRoutes(deps: RunDeps) {
   });
 
   app.post("/kill-all", smallJsonBody, valid("json", EmptyRequestSchema), (c) => {
-    const stopped = runs.list().filter((r) => r.status === "running").map((r) => r.id);
+    const stopped = runs.running().map((r) => r.id);
     for (const id of stopped) void runs.stop(id);
     return c.json({ stopped });
   });
