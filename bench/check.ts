@@ -46,7 +46,7 @@ import {
 import { argValue, median, timeAll, type Command } from "./lib.ts";
 import { fastReaderLine, overheadLine, stalledLine, startupLines, streamLines } from "./targets.ts";
 import { measureWarm, warmLines } from "./warm.ts";
-import { floorLine, measureFloor } from "./floor.ts";
+import { floorLine, measureFloor, measureStreamFloor, streamFloorLine } from "./floor.ts";
 
 const runs = Number(argValue("--runs") ?? 30);
 const streamRuns = Number(argValue("--stream-runs") ?? 3);
@@ -145,7 +145,7 @@ async function streaming(work: string, agent: BenchAgent, kegEnv: Record<string,
   const agentAfter = rssKiB(agent.pid) ?? 0;
   const rate = (list: number[]) => GiB / MB / (median(list) / 1000);
   const [kegRate, defaultRate, aesRate] = samples.map(rate);
-  print([...streamLines(kegRate!, defaultRate, aesRate, streamRuns), fastReaderLine(agentAfter, agentMax)]);
+  print([...streamLines(kegRate!, defaultRate, aesRate, streamRuns), streamFloorLine(measureStreamFloor(GiB, streamRuns), kegRate!), fastReaderLine(agentAfter, agentMax)]);
 }
 
 // ---- 4. locks ---------------------------------------------------------------------

@@ -56,3 +56,23 @@ export function floorLine(floor: Floor): string {
     `(local empty.py ${ms(floor.python.median)} ms): target 1 leaves ${ms(room)} ms for the agent, its supervisor and the script's interpreter; target 2 leaves ${ms(floor.python.median - floor.client.median)} ms`
   );
 }
+
+/**
+ * The streaming floor: 1 GiB through as many processes as keg's path has
+ * (the script, its supervisor, the agent, keg), with `cat`s doing nothing
+ * but the copy: what four processes passing bytes through pipes do here.
+ */
+export function measureStreamFloor(bytes: number, runs: number): number {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const chain = Bun.spawnSync(["sh", "-c", `head -c ${bytes} /dev/zero | cat | cat | cat > /dev/null`], { env: benchEnv(), stdout: "ignore", stderr: "pipe" });
+    if (chain.exitCode !== 0) throw new Error(`bench floor: the pipe chain failed: ${chain.stderr.toString().trim()}`);
+    samples.push(performance.now() - started);
+  }
+  samples.sort((a, b) => a - b);
+  return bytes / 1e6 / (samples[samples.length >> 1]! / 1000);
+}
+
+export const streamFloorLine = (rate: number, kegRate: number) =>
+  `floor (not a target): 1 GiB through head | cat | cat | cat (four processes, a copy each, no spool, no HTTP) ${rate.toFixed(0)} MB/s; keg ${kegRate.toFixed(0)} MB/s`;
