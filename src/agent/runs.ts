@@ -253,7 +253,9 @@ export class RunManager {
         this.live.delete(live.id);
         setImmediate(() => this.prune());
       };
-      void (live.saved ?? Promise.resolve()).then(forget, forget);
+      // In a turn of its own: the index entry's synced commit must not hold up this cycle's end frame.
+      const later = () => void setImmediate(forget);
+      void (live.saved ?? Promise.resolve()).then(later, later);
       this.refillSpare();
       if (live.record.forced || live.record.detached) return false;
       return this.locks.releaseCommand(live.record.generation);
