@@ -46,8 +46,6 @@ export type LiveRun = {
   cycle?: Promise<boolean>;
   /** resolvers waiting for new output or the exit */
   waiters: Set<() => void>;
-  /** the final record's write, once it is issued */
-  saved?: Promise<unknown>;
 };
 
 const POLL_MS = 250;
@@ -95,7 +93,7 @@ export class RunManager {
     keepContainer(dir, plan);
     const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
-    this.saveRecord(record);
+    this.saveStart(live);
     logRunStarted(record);
     const events: SupervisorEvents = {
       warm: (served, why) => {
@@ -176,13 +174,16 @@ export class RunManager {
 
   /**
    * A detached run's record is synced before the run starts and when it ends:
-   * it must outlive an agent crash, which it survives. An attached run's is
-   * written without waiting for the sync (~2.5 ms each, twice a run): a crash
-   * stops that run anyway, and its folder keeps the exit record.
+   * it must outlive an agent crash, which it survives. An attached run's
+   * records are synced in a turn of their own, after the supervisor has its
+   * orders (a synced commit is ~1–2.5 ms of the event loop), and its final
+   * one with its entry in the index of finished runs after the end frame: a
+   * crash stops that run anyway (its folder keeps the exit record). All
+   * synchronous: no lmdb-js async write (docs/development.md "LMDB").
    */
-  private saveRecord(record: RunRecord): Promise<unknown> {
-    if (record.detached) return Promise.resolve(this.state.runs.putSync(record.id, record));
-    return this.state.runs.put(record.id, record);
+  private saveStart(live: LiveRun): void {
+    if (live.record.detached) this.state.runs.putSync(live.id, live.record);
+    else setImmediate(() => this.state.root.transactionSync(() => this.state.runs.putSync(live.id, live.record)));
   }
 
   /** Kept in memory; after a restart the run folder's pid file tells it. */
@@ -206,7 +207,7 @@ export class RunManager {
       // The supervisor's word: also for a detached run that a previous life of the agent started.
       warm: exit.warm ?? live.record.warm,
     };
-    live.saved = this.saveRecord(live.record);
+    if (live.record.detached) this.state.runs.putSync(live.id, live.record);
     logRunEnded(live.record, exit);
     this.onRunEnded?.(live.record);
     return exit;
@@ -243,19 +244,17 @@ export class RunManager {
       // reads LMDB: out of the live map once the final record and its index entry are committed
       // there (`ps` lists the live map and the index). Pruning, after the release (it must not
       // keep the next user waiting), counts this run too.
-      const forget = () => {
+      // In a turn of its own: the synced commit must not hold up this cycle's end frame.
+      setImmediate(() => {
         try {
           this.indexFinished(live.record);
         } catch (error) {
-          // The next start indexes it (checkIndex); until then `ps` does not list it.
-          logEvent("error", { run: live.id, cause: `its index entry was not written: ${describeError(error)}` });
+          // The next start indexes it (checkIndex) and marks it ended (recover); until then `ps` does not list it.
+          logEvent("error", { run: live.id, cause: `its final record was not written: ${describeError(error)}` });
         }
         this.live.delete(live.id);
         setImmediate(() => this.prune());
-      };
-      // In a turn of its own: the index entry's synced commit must not hold up this cycle's end frame.
-      const later = () => void setImmediate(forget);
-      void (live.saved ?? Promise.resolve()).then(later, later);
+      });
       this.refillSpare();
       if (live.record.forced || live.record.detached) return false;
       return this.locks.releaseCommand(live.record.generation);
@@ -379,10 +378,14 @@ export class RunManager {
   /** The bytes of the folders of the runs in the index of finished runs: its values' sum. */
   private finishedBytes = 0;
 
-  /** A run that ended enters the index of finished runs, with its folder's size, measured once. */
+  /** A run that ended enters the index of finished runs, with its folder's size, measured once (and an attached run its final record). */
   private indexFinished(record: RunRecord): void {
     const bytes = treeSize(join(this.runsDir, record.id));
-    this.state.root.transactionSync(() => this.state.finished.putSync(finishedKey(record), bytes));
+    this.state.root.transactionSync(() => {
+      // An attached run's final record goes with it (saveStart); a detached one's is already synced.
+      if (!record.detached) this.state.runs.putSync(record.id, record);
+      this.state.finished.putSync(finishedKey(record), bytes);
+    });
     this.finishedBytes += bytes;
   }
 
