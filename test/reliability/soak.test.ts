@@ -95,13 +95,19 @@ test(`${CLIENTS.length} clients contend for one box for ${SECONDS} s: no lost ex
   }
   const first = box.users[CLIENTS[0]!]!;
   // Every detached run ends with its exit code recorded (its own, or the kill's).
+  let list: { id: string; status: string; exit_code: number | null }[] = [];
   const runs = await until(
     async () => {
-      const list = JSON.parse((await first.run(["python", "ps", "--json"])).stdout) as { id: string; status: string; exit_code: number | null }[];
+      list = JSON.parse((await first.run(["python", "ps", "--json"])).stdout);
       return list.every((r) => r.status !== "running") ? list : undefined;
     },
     { deadlineMs: 30_000, what: "every run to end" },
-  );
+  ).catch((error) => {
+    // Which runs stayed, with what the agent logged of them: a failure to go on from (docs/reliability.md "Figures").
+    const stayed = list.filter((r) => r.status === "running");
+    const logged = box.agent.output().split("\n").filter((line) => stayed.some((r) => line.includes(r.id)));
+    throw new Error(`${(error as Error).message}: ${JSON.stringify(stayed)}\nthe agent's log of them:\n${logged.join("\n") || "(nothing)"}`);
+  });
   for (const run of detached) {
     const row = runs.find((r) => r.id === run.id);
     if (!row || (!run.killed && row.exit_code !== run.code)) tally.lost.push(`detached ${run.id}: wanted ${run.code}, got ${JSON.stringify(row)}`);
