@@ -50,10 +50,10 @@ export async function measureFloor(python: string, emptyPy: string, runs: number
 }
 
 export function floorLine(floor: Floor): string {
-  const room = floor.python.median + 10 - floor.client.median;
   return (
     `floor (not a target): a compiled Bun program's start and exit ${ms(floor.hello.median)} ms; with one HTTP request to a server that answers at once ${ms(floor.client.median)} ms ` +
-    `(local empty.py ${ms(floor.python.median)} ms): target 1 leaves ${ms(room)} ms for the agent, its supervisor and the script's interpreter; target 2 leaves ${ms(floor.python.median - floor.client.median)} ms`
+    `(local empty.py ${ms(floor.python.median)} ms): a cold run starts the same interpreter on the box, so target 1 leaves ${ms(10 - floor.client.median)} ms for the agent and the supervisor; ` +
+    `target 2 (warm) leaves ${ms(floor.python.median - floor.client.median)} ms for the agent, the supervisor and the script`
   );
 }
 
