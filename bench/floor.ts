@@ -10,7 +10,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchEnv, onCleanup, stopProcess, tempDir } from "./harness.ts";
-import { ms, timeAll, type Summary } from "./lib.ts";
+import { median, ms, timeAll, type Summary } from "./lib.ts";
 
 const CLIENT = `const answer = await fetch(process.argv[2], { method: "POST", body: "x" });\nawait answer.text();\nprocess.exit(0);\n`;
 const HELLO = `process.exit(0);\n`;
@@ -70,8 +70,7 @@ export function measureStreamFloor(bytes: number, runs: number): number {
     if (chain.exitCode !== 0) throw new Error(`bench floor: the pipe chain failed: ${chain.stderr.toString().trim()}`);
     samples.push(performance.now() - started);
   }
-  samples.sort((a, b) => a - b);
-  return bytes / 1e6 / (samples[samples.length >> 1]! / 1000);
+  return bytes / 1e6 / (median(samples) / 1000);
 }
 
 export const streamFloorLine = (rate: number, kegRate: number) =>

@@ -317,7 +317,7 @@ export class RunManager {
    * read snapshot is held while the answer is sent.
    */
   *list(): Generator<RunRecord> {
-    const live = [...this.live.values()].map((run) => run.record).sort(byStart);
+    const live = this.liveRecords();
     const liveIds = new Set(live.map((record) => record.id));
     let next = 0;
     for (let after: string | undefined, more = true; more; ) {
@@ -346,7 +346,11 @@ export class RunManager {
 
   /** The runs still running (all of them are live after recover()), oldest start first. */
   running(): RunRecord[] {
-    return [...this.live.values()].map((run) => run.record).filter((record) => record.status === "running").sort(byStart);
+    return this.liveRecords().filter((record) => record.status === "running");
+  }
+
+  private liveRecords(): RunRecord[] {
+    return [...this.live.values()].map((run) => run.record).sort(byStart);
   }
 
   /**
