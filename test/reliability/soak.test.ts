@@ -6,7 +6,9 @@
  * (first against last quartile), and every printed token authenticates.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { open } from "lmdb";
 import { agentCommand } from "../helpers/agent.ts";
 import { lockBox, type LockUser } from "../helpers/locks.ts";
 import { rssBytes } from "../helpers/run.ts";
@@ -68,6 +70,32 @@ async function client(rng: Rng, user: LockUser, deadline: number, detached: Deta
   }
 }
 
+/**
+ * The runs that stayed `running`, what their folders hold and what the agent
+ * logged of them; the agent's whole log and the last `ps` go to a folder
+ * whose path is printed (docs/reliability.md "Figures"): a failure to go on from.
+ */
+function describeStuck(list: { id: string; status: string; started?: string }[], stateDir: string, log: string): string {
+  const stayed = list.filter((r) => r.status === "running");
+  const db = open({ path: join(stateDir, "db"), readOnly: true, maxDbs: 8, compression: false });
+  const records = db.openDB<any, string>({ name: "runs", encoding: "json" });
+  const finished = db.openDB<number, string>({ name: "runs-finished", encoding: "json" });
+  // Outside the test run's temporary folder, which goes when the run ends.
+  const dump = mkdtempSync(join(process.env.KEG_SOAK_DUMP ?? "/tmp", "keg-soak-failure-"));
+  writeFileSync(join(dump, "agent.log"), log);
+  writeFileSync(join(dump, "ps.json"), JSON.stringify(list, null, 1));
+  const folders = stayed.map((r) => {
+    const dir = join(stateDir, "runs", r.id);
+    const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), "utf8").slice(0, 200) : "(none)");
+    const pid = Number(JSON.parse(read("pid") === "(none)" ? "{}" : read("pid")).pid);
+    const stored = records.get(r.id);
+    const indexed = finished.get(`${r.started} ${r.id}`);
+    return `${r.id}: stored ${JSON.stringify(stored)}; index ${indexed ?? "(none)"}; folder ${existsSync(dir) ? readdirSync(dir).join(",") : "(gone)"}; pid ${read("pid")} ${pid && existsSync(`/proc/${pid}`) ? "alive" : "not alive"}; exit ${read("exit.json")}`;
+  });
+  const logged = log.split("\n").filter((line) => stayed.some((r) => line.includes(r.id)));
+  return [JSON.stringify(stayed), ...folders, "the agent's log of them:", ...(logged.length ? logged : ["(nothing)"]), `the agent's log and the last ps: ${dump}`].join("\n");
+}
+
 test(`${CLIENTS.length} clients contend for one box for ${SECONDS} s: no lost exit code, nothing held at the end, the agent flat`, async () => {
   const rng = seeded("soak");
   await using box = await lockBox(CLIENTS);
@@ -103,10 +131,7 @@ test(`${CLIENTS.length} clients contend for one box for ${SECONDS} s: no lost ex
     },
     { deadlineMs: 30_000, what: "every run to end" },
   ).catch((error) => {
-    // Which runs stayed, with what the agent logged of them: a failure to go on from (docs/reliability.md "Figures").
-    const stayed = list.filter((r) => r.status === "running");
-    const logged = box.agent.output().split("\n").filter((line) => stayed.some((r) => line.includes(r.id)));
-    throw new Error(`${(error as Error).message}: ${JSON.stringify(stayed)}\nthe agent's log of them:\n${logged.join("\n") || "(nothing)"}`);
+    throw new Error(`${(error as Error).message}: ${describeStuck(list, box.agent.stateDir, box.agent.output())}`);
   });
   for (const run of detached) {
     const row = runs.find((r) => r.id === run.id);
