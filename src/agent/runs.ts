@@ -89,11 +89,13 @@ export class RunManager {
     handOverRun(dir, paths.work, paths.tmp, runUserOf(this.config));
   }
 
+  /** Throws, leaving nothing behind, when a detached run's record cannot be written: the run does not start. */
   start(dir: string, record: RunRecord, plan: RunPlan): LiveRun {
     keepContainer(dir, plan);
+    if (record.detached) this.state.runs.putSync(record.id, record);
     const live: LiveRun = { id: record.id, dir, record, clientGone: false, waiters: new Set(), exited: undefined as never };
     this.live.set(record.id, live);
-    this.saveStart(live);
+    if (!record.detached) setImmediate(() => this.saveAttachedStart(live));
     logRunStarted(record);
     const events: SupervisorEvents = {
       warm: (served, why) => {
@@ -173,17 +175,23 @@ export class RunManager {
   }
 
   /**
-   * A detached run's record is synced before the run starts and when it ends:
-   * it must outlive an agent crash, which it survives. An attached run's
-   * records are synced in a turn of their own, after the supervisor has its
-   * orders (a synced commit is ~1–2.5 ms of the event loop), and its final
-   * one with its entry in the index of finished runs after the end frame: a
-   * crash stops that run anyway (its folder keeps the exit record). All
-   * synchronous: no lmdb-js async write (docs/development.md "LMDB").
+   * A detached run's record is synced before the run starts (start()): it
+   * must outlive an agent crash, which the run survives. An attached run's
+   * is synced in a turn of its own, after the supervisor has its orders (a
+   * synced commit is ~1–2.5 ms of the event loop); a crash stops that run
+   * anyway. Every run's final record goes in one commit with its entry in
+   * the index of finished runs, at the end of its cycle (indexFinished); an
+   * agent that dies before it finds the exit record in the run folder at
+   * its next start (recover()). All synchronous: no lmdb-js async write
+   * (docs/development.md "LMDB").
    */
-  private saveStart(live: LiveRun): void {
-    if (live.record.detached) this.state.runs.putSync(live.id, live.record);
-    else setImmediate(() => this.state.root.transactionSync(() => this.state.runs.putSync(live.id, live.record)));
+  private saveAttachedStart(live: LiveRun): void {
+    try {
+      this.state.root.transactionSync(() => this.state.runs.putSync(live.id, live.record));
+    } catch (error) {
+      // The run goes on (the live map has it); its final record is written at its end.
+      logEvent("error", { run: live.id, cause: `its start record was not written: ${describeError(error)}` });
+    }
   }
 
   /** Kept in memory; after a restart the run folder's pid file tells it. */
@@ -207,7 +215,6 @@ export class RunManager {
       // The supervisor's word: also for a detached run that a previous life of the agent started.
       warm: exit.warm ?? live.record.warm,
     };
-    if (live.record.detached) this.state.runs.putSync(live.id, live.record);
     logRunEnded(live.record, exit);
     this.onRunEnded?.(live.record);
     return exit;
@@ -248,11 +255,11 @@ export class RunManager {
       setImmediate(() => {
         try {
           this.indexFinished(live.record);
+          this.live.delete(live.id);
         } catch (error) {
-          // The next start indexes it (checkIndex) and marks it ended (recover); until then `ps` does not list it.
+          // It stays in the live map, which `ps` lists, until the next start records it from its folder (recover).
           logEvent("error", { run: live.id, cause: `its final record was not written: ${describeError(error)}` });
         }
-        this.live.delete(live.id);
         setImmediate(() => this.prune());
       });
       this.refillSpare();
@@ -382,12 +389,11 @@ export class RunManager {
   /** The bytes of the folders of the runs in the index of finished runs: its values' sum. */
   private finishedBytes = 0;
 
-  /** A run that ended enters the index of finished runs, with its folder's size, measured once (and an attached run its final record). */
+  /** A run that ended: its final record, and its entry in the index of finished runs with its folder's size, measured once. */
   private indexFinished(record: RunRecord): void {
     const bytes = treeSize(join(this.runsDir, record.id));
     this.state.root.transactionSync(() => {
-      // An attached run's final record goes with it (saveStart); a detached one's is already synced.
-      if (!record.detached) this.state.runs.putSync(record.id, record);
+      this.state.runs.putSync(record.id, record);
       this.state.finished.putSync(finishedKey(record), bytes);
     });
     this.finishedBytes += bytes;

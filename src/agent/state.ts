@@ -92,7 +92,10 @@ function openVolatile(stateDir: string): VolatileDb {
 
 export function openState(stateDir: string): State {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const root = open({ path: join(stateDir, "db"), maxDbs: 8, compression: false });
+  // No overlappingSync (lmdb-js's default on Linux): its commits return before their sync, and
+  // with a second writing process (`keg-agent users add` beside serve) it broke commits
+  // (MDB_PROBLEM "mdb_page_touch no parent", lost records; docs/development.md "LMDB").
+  const root = open({ path: join(stateDir, "db"), maxDbs: 8, compression: false, overlappingSync: false });
   let volatile: VolatileDb | undefined;
   return {
     root,

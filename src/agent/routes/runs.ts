@@ -175,7 +175,14 @@ export function runRoutes(deps: RunDeps) {
       forced: grant.forced,
       box: spec.box,
     };
-    const live = runs.start(dir, record, await planFor(spec, record, deps, dir, containers));
+    let live: LiveRun;
+    try {
+      live = runs.start(dir, record, await planFor(spec, record, deps, dir, containers));
+    } catch (error) {
+      // Nothing started: no record, and no folder left (the caller releases the lock).
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
     // A detached run frees the box right after it has started (docs/locks.md "The command lock").
     if (spec.detach && !grant.forced) locks.releaseCommand(grant.generation);
     return live;
