@@ -70,13 +70,15 @@ async function client(rng: Rng, user: LockUser, deadline: number, detached: Deta
   }
 }
 
+type PsRow = { id: string; status: string; exit_code: number | null; started?: string };
+
 /**
- * The runs that stayed `running`, what their folders hold and what the agent
- * logged of them; the agent's whole log and the last `ps` go to a folder
- * whose path is printed (docs/reliability.md "Figures"): a failure to go on from.
+ * Runs that went wrong (stayed `running`, or are missing from `ps`): what
+ * LMDB and their folders hold and what the agent logged of them; the
+ * agent's whole log and the last `ps` go to a folder whose path is printed
+ * (docs/reliability.md "Figures"): a failure to go on from.
  */
-function describeStuck(list: { id: string; status: string; started?: string }[], stateDir: string, log: string): string {
-  const stayed = list.filter((r) => r.status === "running");
+function describeRuns(ids: string[], list: PsRow[], stateDir: string, log: string): string {
   const db = open({ path: join(stateDir, "db"), readOnly: true, maxDbs: 8, compression: false });
   const records = db.openDB<any, string>({ name: "runs", encoding: "json" });
   const finished = db.openDB<number, string>({ name: "runs-finished", encoding: "json" });
@@ -84,16 +86,18 @@ function describeStuck(list: { id: string; status: string; started?: string }[],
   const dump = mkdtempSync(join(process.env.KEG_SOAK_DUMP ?? "/tmp", "keg-soak-failure-"));
   writeFileSync(join(dump, "agent.log"), log);
   writeFileSync(join(dump, "ps.json"), JSON.stringify(list, null, 1));
-  const folders = stayed.map((r) => {
-    const dir = join(stateDir, "runs", r.id);
+  const folders = ids.map((id) => {
+    const dir = join(stateDir, "runs", id);
     const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), "utf8").slice(0, 200) : "(none)");
     const pid = Number(JSON.parse(read("pid") === "(none)" ? "{}" : read("pid")).pid);
-    const stored = records.get(r.id);
-    const indexed = finished.get(`${r.started} ${r.id}`);
-    return `${r.id}: stored ${JSON.stringify(stored)}; index ${indexed ?? "(none)"}; folder ${existsSync(dir) ? readdirSync(dir).join(",") : "(gone)"}; pid ${read("pid")} ${pid && existsSync(`/proc/${pid}`) ? "alive" : "not alive"}; exit ${read("exit.json")}`;
+    const stored = records.get(id);
+    const started = list.find((r) => r.id === id)?.started ?? stored?.started;
+    const indexed = started === undefined ? undefined : finished.get(`${started} ${id}`);
+    return `${id}: stored ${JSON.stringify(stored)}; index ${indexed ?? "(none)"}; folder ${existsSync(dir) ? readdirSync(dir).join(",") : "(gone)"}; pid ${read("pid")} ${pid && existsSync(`/proc/${pid}`) ? "alive" : "not alive"}; exit ${read("exit.json")}`;
   });
-  const logged = log.split("\n").filter((line) => stayed.some((r) => line.includes(r.id)));
-  return [JSON.stringify(stayed), ...folders, "the agent's log of them:", ...(logged.length ? logged : ["(nothing)"]), `the agent's log and the last ps: ${dump}`].join("\n");
+  void db.close();
+  const logged = log.split("\n").filter((line) => ids.some((id) => line.includes(id)));
+  return [...folders, "the agent's log of them:", ...(logged.length ? logged : ["(nothing)"]), `the agent's log and the last ps: ${dump}`].join("\n");
 }
 
 test(`${CLIENTS.length} clients contend for one box for ${SECONDS} s: no lost exit code, nothing held at the end, the agent flat`, async () => {
@@ -123,7 +127,7 @@ test(`${CLIENTS.length} clients contend for one box for ${SECONDS} s: no lost ex
   }
   const first = box.users[CLIENTS[0]!]!;
   // Every detached run ends with its exit code recorded (its own, or the kill's).
-  let list: { id: string; status: string; exit_code: number | null }[] = [];
+  let list: PsRow[] = [];
   const runs = await until(
     async () => {
       list = JSON.parse((await first.run(["python", "ps", "--json"])).stdout);
@@ -131,12 +135,16 @@ test(`${CLIENTS.length} clients contend for one box for ${SECONDS} s: no lost ex
     },
     { deadlineMs: 30_000, what: "every run to end" },
   ).catch((error) => {
-    throw new Error(`${(error as Error).message}: ${describeStuck(list, box.agent.stateDir, box.agent.output())}`);
+    const stayed = list.filter((r) => r.status === "running");
+    throw new Error(`${(error as Error).message}: ${JSON.stringify(stayed)}\n${describeRuns(stayed.map((r) => r.id), list, box.agent.stateDir, box.agent.output())}`);
   });
+  const missing: string[] = [];
   for (const run of detached) {
     const row = runs.find((r) => r.id === run.id);
+    if (!row) missing.push(run.id);
     if (!row || (!run.killed && row.exit_code !== run.code)) tally.lost.push(`detached ${run.id}: wanted ${run.code}, got ${JSON.stringify(row)}`);
   }
+  if (missing.length) console.error(`reliability soak: detached runs missing from ps:\n${describeRuns(missing, runs, box.agent.stateDir, box.agent.output())}`);
   const status = await api(box.agent.url, first.token).call("GET", "/v1/status");
   const fds = quartiles(samples.fds);
   const rss = quartiles(samples.rss);
