@@ -25,6 +25,7 @@ import { runUserOf, runUserFields } from "./run-user.ts";
 import { secureStateDir } from "./state-modes.ts";
 import { MAX_AGENT_BINARY_BYTES, ownExecutableHash } from "./update.ts";
 import type { State } from "./state.ts";
+import { serveUsers } from "./users-socket.ts";
 import { WarmPython } from "./warm-python.ts";
 
 /** Waiting lines: one for the command lock, one for the user lock. */
@@ -100,10 +101,28 @@ export function startAgent(state: State, config: AgentConfig, hooks: AgentHooks 
   const app = createApp({ state, config, locks, runs, python, warm, lines, onUpdated: hooks.onUpdated });
   // Ahead of a `keg update` asking for it (once per binary: it is kept in the state dir).
   setTimeout(() => void ownExecutableHash(config.stateDir).catch(() => {}), HASH_AFTER_START_MS).unref();
-  return listen({
+  const listener = listen({
     host: config.host,
     port: config.port,
     maxRequestBodySize: Math.max(config.maxUploadBytes, MAX_AGENT_BINARY_BYTES) + 16 * 1024 * 1024,
     fetch: (request, server) => app.fetch(request, { server }),
   });
+  const users = serveUsersIfPossible(state, config.stateDir);
+  return {
+    ...listener,
+    stop: async (closeActive) => {
+      users?.close();
+      await listener.stop(closeActive);
+    },
+  };
+}
+
+/** The socket `keg-agent users` asks while this agent serves; without it (Deno) they write the state themselves. */
+function serveUsersIfPossible(state: State, stateDir: string): { close(): void } | undefined {
+  try {
+    return serveUsers(state, stateDir);
+  } catch (error) {
+    logEvent("warning", { message: `keg-agent users will write the state beside this agent: ${describeError(error)}` });
+    return undefined;
+  }
 }

@@ -257,6 +257,40 @@ export function connectUnix(path: string): Promise<UnixConnection> {
   });
 }
 
+type LineSocket = { text: string; answered: boolean; queued: Uint8Array };
+
+/** One line in, one line out, per connection; what the socket does not take at once goes at `drain`, then it ends. */
+export function serveUnixLines(path: string, maxLine: number, answer: (line: string) => Promise<string>): { close(): void } {
+  const decoder = new TextDecoder();
+  const flush = (socket: import("bun").Socket<LineSocket>) => {
+    const state = socket.data;
+    if (state.queued.length) state.queued = state.queued.subarray(Math.max(0, socket.write(state.queued)));
+    if (!state.queued.length) socket.end();
+  };
+  const listener = Bun.listen<LineSocket>({
+    unix: path,
+    socket: {
+      open: (socket) => void (socket.data = { text: "", answered: false, queued: new Uint8Array(0) }),
+      data(socket, chunk) {
+        const state = socket.data;
+        if (state.answered) return;
+        state.text += decoder.decode(chunk, { stream: true });
+        const newline = state.text.indexOf("\n");
+        if (newline < 0 && state.text.length <= maxLine) return;
+        state.answered = true;
+        // A line over the bound gets no answer, whole or not.
+        const line = newline < 0 || newline > maxLine ? undefined : state.text.slice(0, newline);
+        void (line === undefined ? Promise.resolve("") : answer(line)).then((reply) => {
+          state.queued = new TextEncoder().encode(reply ? `${reply}\n` : "");
+          flush(socket);
+        });
+      },
+      drain: flush,
+    },
+  });
+  return { close: () => listener.stop(true) };
+}
+
 /** The command that re-enters this executable (compiled: the binary itself). */
 export function selfCommand(): string[] {
   const exe = process.execPath;

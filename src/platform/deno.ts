@@ -171,6 +171,11 @@ export const listenUnixDescriptor = (_path: string): number => noWarmInterpreter
 export const openPipe = (_path: string): OpenedPipe => noWarmInterpreter();
 export const connectUnix = (_path: string): Promise<UnixConnection> => noWarmInterpreter();
 
+/** Not under Deno: `keg-agent users` then writes the state itself (docs/cli.md "keg-agent users"). */
+export const serveUnixLines = (_path: string, _maxLine: number, _answer: (line: string) => Promise<string>): { close(): void } => {
+  throw new Error("the users socket needs the compiled keg-agent");
+};
+
 /** `deno run -A <entry>` again, with the config the agent was started with (its node_modules). */
 export function selfCommand(): string[] {
   return [Deno.execPath(), "run", "-A", "--quiet", new URL(Deno.mainModule).pathname];

@@ -25,6 +25,7 @@ export const {
   spawnHelper,
   openPipe,
   connectUnix,
+  serveUnixLines,
   listenUnixDescriptor,
   selfCommand,
   becomeSubreaper,

@@ -99,6 +99,12 @@ export type Platform = {
   listenUnixDescriptor(path: string): number;
   /** Connects to the Unix socket at `path`; rejects when nothing listens there. */
   connectUnix(path: string): Promise<UnixConnection>;
+  /**
+   * A Unix stream socket at `path` that answers each connection's first line
+   * (at most `maxLine` bytes) with `answer`'s line, then closes it. Throws
+   * where the runtime cannot listen on one.
+   */
+  serveUnixLines(path: string, maxLine: number, answer: (line: string) => Promise<string>): { close(): void };
   /** The command that re-enters this program (compiled: the binary itself). */
   selfCommand(): string[];
   /** Makes this process a child subreaper (Linux); false where the call is not available. */

@@ -1,6 +1,7 @@
 /**
  * A second process writing the state beside the agent (docs/development.md
- * "LMDB"): `keg-agent users add` runs while serve commits run records. With
+ * "LMDB"): `keg-agent users add` with no agent answering on its socket (an
+ * agent starting, or under Deno) while another process commits. With
  * lmdb-js's default overlappingSync the two broke each other's commits
  * (MDB_PROBLEM "mdb_page_touch no parent", lost records, a segfault); the
  * soak found it as runs left `running`. Here the test process commits as the

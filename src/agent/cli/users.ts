@@ -1,34 +1,45 @@
-/** `keg-agent users add|list|remove` (docs/cli.md "keg-agent users"); safe while `serve` runs. @module */
+/** `keg-agent users add|list|remove` (docs/cli.md "keg-agent users"); beside `serve` they ask it (src/agent/users-socket.ts). @module */
 import { info } from "../../log.ts";
 import type { ArgDefs } from "../../args.ts";
 import { agentStateDir } from "../../config/paths.ts";
 import { defineCommand } from "../../dispatch.ts";
 import { writeOut } from "../../stdout.ts";
-import type { State } from "../state.ts";
+import { KegError } from "../../errors.ts";
+import type { UsersRequest } from "../users-socket.ts";
 
 const stateArgs = {
   "state-dir": { type: "string", description: "the agent's state dir", valueHint: "DIR" },
 } as const satisfies ArgDefs;
 const nameArgs = { name: { type: "positional", description: "user name", required: true }, ...stateArgs } as const satisfies ArgDefs;
 
-async function withState<T>(stateDir: string | undefined, step: (state: State) => T): Promise<T> {
-  const { openState } = await import("../state.ts");
-  const state = openState(agentStateDir(stateDir));
-  try {
-    return step(state);
-  } finally {
-    await state.close();
+/**
+ * One request: to the agent serving the state dir when there is one (it is
+ * then the only writer of its state), else straight to the state.
+ */
+async function usersRequest<R extends UsersRequest>(stateDir: string | undefined, request: R) {
+  const dir = agentStateDir(stateDir);
+  const { answerUsers, askServingAgent } = await import("../users-socket.ts");
+  let answer = await askServingAgent(dir, request);
+  if (!answer) {
+    const { openState } = await import("../state.ts");
+    const state = openState(dir);
+    try {
+      answer = answerUsers(state, request);
+    } finally {
+      await state.close();
+    }
   }
+  if ("error" in answer) throw new KegError(answer.error.code, answer.error.message);
+  return answer;
 }
 
 const addCommand = defineCommand({
   meta: { name: "add", description: "Add a token for NAME and print it" },
   args: nameArgs,
   async run({ args }) {
-    const { addUser, validateUserName } = await import("../users.ts");
-    const name = validateUserName(args.name);
-    const token = await withState(args["state-dir"], (state) => addUser(state, name));
-    return writeOut(`${token}\n`);
+    const { validateUserName } = await import("../users.ts");
+    const answer = await usersRequest(args["state-dir"], { op: "add", name: validateUserName(args.name) });
+    return writeOut(`${(answer as { token: string }).token}\n`);
   },
 });
 
@@ -36,8 +47,7 @@ const listCommand = defineCommand({
   meta: { name: "list", description: "List users and their token counts" },
   args: stateArgs,
   async run({ args }) {
-    const { listUsers } = await import("../users.ts");
-    const users = await withState(args["state-dir"], (state) => listUsers(state));
+    const { users } = (await usersRequest(args["state-dir"], { op: "list" })) as { users: { user: string; tokens: number }[] };
     return writeOut(users.map(({ user, tokens }) => `${user}\t${tokens} token${tokens === 1 ? "" : "s"}\n`).join(""));
   },
 });
@@ -46,8 +56,7 @@ const removeCommand = defineCommand({
   meta: { name: "remove", description: "Revoke every token of NAME" },
   args: nameArgs,
   async run({ args }) {
-    const { removeUser } = await import("../users.ts");
-    const removed = await withState(args["state-dir"], (state) => removeUser(state, args.name));
+    const { removed } = (await usersRequest(args["state-dir"], { op: "remove", name: args.name })) as { removed: number };
     info(`Revoked ${removed} token${removed === 1 ? "" : "s"}`);
     return 0;
   },
