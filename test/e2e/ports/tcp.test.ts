@@ -46,7 +46,7 @@ test("a box port nobody listens on closes that local connection; the listener st
     { what: `keg to listen on ${late.dst}` },
   );
   expect(first).toBe("closed");
-  await late.err.waitFor(/^Warning: -p \d+: .*$/m);
+  await late.err.waitFor(/^Warning: -p \d+: .*\n/m);
   expect(await connectionOutcome(late.dst)).toBe("closed");
   expect(late.err.text).toBe(
     `Warning: -p ${late.src}: nothing accepted the connection to the box's 127.0.0.1:${late.src}/tcp (ECONNREFUSED): is the script listening yet? The local connection was closed; keg keeps listening.\n`,

@@ -50,7 +50,8 @@ for (const kind of ["podman", "docker"] as const) {
         { args: ["--container-device", "/dev/null"], env: { PATH: `${runtime.binDir}:${process.env.PATH}`, KEG_AGENT_ONLY: "agent" } },
       );
       await using run = running(box.spawn(["python", "run", "job.py", "--image", IMAGE, "--env", "FOO=bar", "--env", `GO=${go}`, "--", "one", "--two"]));
-      const { match } = await run.out.waitFor(/^ready (\S+) (\S+) (.*)$/m, 30_000);
+      // The whole line: a chunk may end inside it.
+      const { match } = await run.out.waitFor(/^ready (\S+) (\S+) (.*)\n/m, 30_000);
       const [, id, cwd, rest] = match;
       const work = join(box.agent.stateDir, "runs", id!, "work");
       const lib = join(box.agent.stateDir, "lib");
