@@ -23,7 +23,8 @@ import { readJson, runPaths, type ExitRecord, type RunPlan } from "./run-files.t
 import type { State } from "./state.ts";
 import { signalGroup, stopGroup } from "./signals.ts";
 import { containerOf, keepContainer, signalRun } from "./container.ts";
-import { EXIT_RECORDED, type SupervisorEvents, type SupervisorOrders } from "./supervise.ts";
+import { EXIT_RECORDED, type SupervisorEvents, type SupervisorOrders, type SupervisorWarmUp } from "./supervise.ts";
+import type { WarmServer } from "./warm-start.ts";
 
 export type RunRecord = RunInfo & { generation: number; forced: boolean; box: string; pid?: number };
 
@@ -124,6 +125,8 @@ export class RunManager {
 
   /** A supervisor started ahead of need, waiting for its run folder (it leaves when we do: its stdin ends). */
   private spare?: Helper;
+  /** The warm interpreter, while one serves: the spare connects to it ahead of its run. */
+  private warmServer?: WarmServer;
 
   private takeSupervisor(): Helper {
     const supervisor = this.spare ?? spawnHelper([...selfCommand(), "supervise"]);
@@ -134,7 +137,23 @@ export class RunManager {
   /** Starts the next spare: at start-up, and after a run (not during it, where it would take a core from the script). */
   private refillSpare(): void {
     // Spawning blocks the event loop for a few ms: not while a cycle is ending.
-    setTimeout(() => (this.spare ??= spawnHelper([...selfCommand(), "supervise"])), SPARE_DELAY_MS).unref();
+    setTimeout(() => {
+      if (this.spare) return;
+      this.spare = spawnHelper([...selfCommand(), "supervise"]);
+      this.warmUpSpare();
+    }, SPARE_DELAY_MS).unref();
+  }
+
+  /** The warm interpreter that serves now (undefined: none): the spare connects to it ahead of its run. */
+  useWarmServer(server: WarmServer | undefined): void {
+    this.warmServer = server;
+    this.warmUpSpare();
+  }
+
+  private warmUpSpare(): void {
+    if (!this.spare || !this.warmServer) return;
+    const line: SupervisorWarmUp = { warm: this.warmServer };
+    this.spare.tell(`${JSON.stringify(line)}\n`, { keepOpen: true });
   }
 
   /** Resolves once the supervisor has written the run's exit record (`!`), or is gone; it exits a few ms later. */

@@ -93,6 +93,8 @@ export function startAgent(state: State, config: AgentConfig, hooks: AgentHooks 
   const warm = config.warmPython ? new WarmPython(config.stateDir, python, runUser, config.preload ?? []) : undefined;
   // A pip run changed the venv: a new warm interpreter imports what is there now.
   if (warm) runs.onRunEnded = (record) => record.command === "pip" && warm.restart();
+  // The spare supervisor connects to the warm interpreter ahead of its run (docs/performance.md).
+  if (warm) warm.onServer = (server) => runs.useWarmServer(server);
   const lines: WaitLines = { command: new WaitLine(), user: new WaitLine() };
   locks.onRelease = () => {
     lines.command.changed();

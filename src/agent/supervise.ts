@@ -7,9 +7,11 @@
  * across agent restarts. The agent keeps one started and waiting for its
  * orders on stdin (the run folder and the plan, as one JSON line: the
  * environment the user passed never touches the disk), so a run does not wait
- * for a process start. It tells the agent `warm` or `cold WHY` when the warm
- * interpreter was asked, `pid N` once, then one byte per append, and `!` once
- * the exit record is written.
+ * for a process start. Before the orders the agent may name the warm
+ * interpreter (`{"warm": SERVER}` lines, the last one counts): the spare then
+ * connects to it ahead of its run (src/agent/warm-start.ts). It tells the
+ * agent `warm` or `cold WHY` when the warm interpreter was asked, `pid N`
+ * once, then one byte per append, and `!` once the exit record is written.
  * @module
  */
 import { writeSync } from "node:fs";
@@ -20,7 +22,7 @@ import { runPaths, writeJsonAtomically, type ExitRecord, type RunPlan } from "./
 import { stopGroup } from "./signals.ts";
 import { signalRun } from "./container.ts";
 import { SpoolWriter } from "./spool.ts";
-import { startWarm, type WarmRun } from "./warm-start.ts";
+import { connectRunner, startWarm, type WarmRun, type WarmRunner, type WarmServer } from "./warm-start.ts";
 
 const CHUNK = 1024 * 1024;
 const KILL_AFTER_TERM_MS = 5000;
@@ -50,11 +52,16 @@ async function pump(stream: ReadableStream<Uint8Array>, onChunk: (chunk: Uint8Ar
 /** What a supervisor tells the agent once the exit record is written: the cycle may end before the process has. */
 export const EXIT_RECORDED = "!";
 
-/** What the agent tells a supervisor on its stdin's first line. */
+/** What the agent tells a supervisor on its stdin: its run, as one line. */
 export type SupervisorOrders = { dir: string; plan: RunPlan };
+/** A line the agent may send before the orders: the warm interpreter to connect to ahead of the run. */
+export type SupervisorWarmUp = { warm: WarmServer };
+
+/** A runner of the warm interpreter for `server`: one connected ahead when it is that server's and still there. */
+export type RunnerSource = (server: WarmServer) => Promise<WarmRunner>;
 
 /** Runs `plan` in `runDir` to its end; the exit record is also written to the run folder. */
-export async function superviseRun(runDir: string, plan: RunPlan, events: SupervisorEvents): Promise<ExitRecord> {
+export async function superviseRun(runDir: string, plan: RunPlan, events: SupervisorEvents, runnerFor: RunnerSource = connectRunner): Promise<ExitRecord> {
   const paths = runPaths(runDir);
   const spool = new SpoolWriter(paths.spool, plan.logLimitBytes);
   const append = (type: number, payload: Uint8Array) => {
@@ -77,7 +84,7 @@ export async function superviseRun(runDir: string, plan: RunPlan, events: Superv
   let child: SpawnedRun | WarmRun | undefined;
   if (plan.warm) {
     try {
-      child = await startWarm(plan.warm, paths.work, plan.env);
+      child = await startWarm(await runnerFor(plan.warm), plan.warm.argv, paths.work, plan.env);
       events.warm?.(true);
     } catch (error) {
       // Nothing of the script ran: a fresh interpreter starts it instead.
@@ -158,45 +165,80 @@ export async function superviseRun(runDir: string, plan: RunPlan, events: Superv
   });
 }
 
-/** The first line on stdin (the orders), and a promise that settles when stdin ends. */
-function readOrders(): { orders: Promise<SupervisorOrders | undefined>; agentGone: Promise<void> } {
+/**
+ * The lines on stdin: warm-up lines (each given to `warmUp`) until the
+ * orders, and a promise that settles when stdin ends.
+ */
+function readOrders(warmUp: (server: WarmServer) => void): { orders: Promise<SupervisorOrders | undefined>; agentGone: Promise<void> } {
   let text = "";
-  let gotLine!: (line: string) => void;
-  const line = new Promise<string>((resolve) => (gotLine = resolve));
+  let given!: (orders: SupervisorOrders | undefined) => void;
+  const orders = new Promise<SupervisorOrders | undefined>((resolve) => (given = resolve));
+  let ordered = false;
+  const take = (line: string) => {
+    if (ordered) return;
+    let parsed: Partial<SupervisorOrders & SupervisorWarmUp> | undefined;
+    try {
+      parsed = JSON.parse(line);
+    } catch {}
+    if (parsed?.warm && !parsed.dir) return warmUp(parsed.warm);
+    ordered = true;
+    given(parsed?.dir ? (parsed as SupervisorOrders) : undefined);
+  };
   const agentGone = new Promise<void>((resolve) => {
     process.stdin.on("data", (chunk) => {
       text += chunk;
-      const newline = text.indexOf("\n");
-      if (newline >= 0) gotLine(text.slice(0, newline).trim());
+      for (let newline = text.indexOf("\n"); newline >= 0; newline = text.indexOf("\n")) {
+        const line = text.slice(0, newline).trim();
+        text = text.slice(newline + 1);
+        if (line) take(line);
+      }
     });
     process.stdin.on("end", () => {
-      gotLine(text.trim());
+      if (text.trim()) take(text.trim());
+      given(undefined);
       resolve();
     });
-    process.stdin.on("error", () => resolve());
-  });
-  const orders = line.then((text) => {
-    try {
-      return text ? (JSON.parse(text) as SupervisorOrders) : undefined;
-    } catch {
-      return undefined;
-    }
+    process.stdin.on("error", () => (given(undefined), resolve()));
   });
   return { orders, agentGone };
 }
 
+/** The runner a spare supervisor connected to ahead of its run (the last warm-up line's server). */
+function runnersAhead() {
+  let ahead: Promise<WarmRunner | undefined> | undefined;
+  const drop = (runner: Promise<WarmRunner | undefined> | undefined) => void runner?.then((r) => r?.close());
+  return {
+    warmUp(server: WarmServer) {
+      drop(ahead);
+      ahead = connectRunner(server).catch(() => undefined);
+    },
+    /** The runner connected ahead when it is `server`'s and still there, else a new connection. */
+    async take(server: WarmServer): Promise<WarmRunner> {
+      const runner = await ahead;
+      ahead = undefined;
+      if (runner && !runner.gone && runner.server.socket === server.socket && runner.server.uid === server.uid) return runner;
+      runner?.close();
+      return connectRunner(server);
+    },
+    /** A run that goes cold: the runner waiting for it is let go. */
+    drop: () => (drop(ahead), (ahead = undefined)),
+  };
+}
+
 /**
- * `keg-agent supervise`: takes its orders from stdin's first line. Events go
- * to the agent on stdout while it is there. For an attached
+ * `keg-agent supervise`: takes its orders from stdin (after any warm-up
+ * lines). Events go to the agent on stdout while it is there. For an attached
  * run the agent keeps stdin open; its end means the agent died, and the run,
  * which no client can follow any more, is stopped (docs/usage.md "Runs").
  */
 export async function supervise(): Promise<number> {
-  const { orders: given, agentGone } = readOrders();
+  const runners = runnersAhead();
+  const { orders: given, agentGone } = readOrders(runners.warmUp);
   await becomeSubreaper();
   const orders = await given;
   if (!orders) return 0; // the agent went away before giving us a run
   const { dir: runDir, plan } = orders;
+  if (!plan.warm) runners.drop();
   let agentThere = true;
   const tell = (text: string) => {
     if (!agentThere) return;
@@ -228,7 +270,7 @@ export async function supervise(): Promise<number> {
       if (plan.attached) void stopIfAgentGone(pid);
     },
     output,
-  });
+  }, runners.take);
   ended = true;
   tell(EXIT_RECORDED);
   return 0;

@@ -17,7 +17,7 @@ import { logEvent } from "./log.ts";
 import type { PythonEnv } from "./python-env.ts";
 import { asRunUser, type RunUser } from "./run-user.ts";
 import { baseEnv } from "./script-env.ts";
-import type { WarmOrders } from "./warm-start.ts";
+import type { WarmOrders, WarmServer } from "./warm-start.ts";
 
 /** A run that arrives while the interpreter starts waits this long for it, then starts cold. */
 const READY_WAIT_MS = 10_000;
@@ -61,6 +61,8 @@ export class WarmPython {
   private readonly file: string;
   /** the environment the interpreter starts with: a run's base, no run's own variables */
   private readonly env: Record<string, string>;
+  /** told when the interpreter that serves changes (undefined: none serves) */
+  onServer?: (server: WarmServer | undefined) => void;
 
   constructor(
     stateDir: string,
@@ -119,10 +121,14 @@ export class WarmPython {
       const old = this.current;
       this.current = server;
       old?.helper.tell("");
+      this.onServer?.({ socket: server.socket, uid: this.user.uid });
     });
     void helper.exited.then((code) => {
       rmSync(socket, { force: true });
-      if (this.current === server) this.current = undefined;
+      if (this.current === server) {
+        this.current = undefined;
+        this.onServer?.(undefined);
+      }
       if (this.starting === server) this.starting = undefined;
       if (this.current || this.starting) return;
       this.failedStarts = server.served ? 0 : this.failedStarts + 1;

@@ -1,10 +1,13 @@
 /**
  * A python run started by the box's warm interpreter (docs/usage.md "Warm
- * interpreter"), from the supervisor's side: ask the forkserver on its Unix
- * socket for a process, take over the read ends of its pipes through
- * /proc/RUNNER/fd/N, then let it run. The protocol is in
- * src/agent/python/keg_warm.py. Until `go` is sent the script has run
- * nothing, so any failure before it is a fallback to a fresh interpreter.
+ * interpreter"), from the supervisor's side. A spare supervisor connects to
+ * the forkserver's Unix socket ahead of its run (`connectRunner`): the
+ * runner that accepts names its script's process and pipes, the supervisor
+ * checks them and takes over the read ends through /proc/RUNNER/fd/N. A run
+ * then costs one line each way (`startWarm`): its orders, and `running` or
+ * `refused WHY`. The protocol is in src/agent/python/keg_warm.py. A failure
+ * before the orders are sent, or `refused`, is a fallback to a fresh
+ * interpreter: nothing of the script has run.
  *
  * What the forkserver says is not trusted beyond the run user's rights:
  * the processes it names must be the run user's, the runner's child, and
@@ -15,8 +18,19 @@ import { readFileSync } from "node:fs";
 import { connectUnix, openPipe, type OpenedPipe, type SpawnedRun, type UnixConnection } from "../platform/index.ts";
 import { signalGroup } from "./signals.ts";
 
+/** Where the warm interpreter takes runs, and the run user it must run them as. */
+export type WarmServer = { socket: string; uid: number };
+
 /** What a run plan carries when the warm interpreter may start it. */
-export type WarmOrders = { socket: string; uid: number; argv: string[] };
+export type WarmOrders = WarmServer & { argv: string[] };
+
+/** A runner connected and checked, its pipes open: it takes one run's orders. */
+export type WarmRunner = {
+  server: WarmServer;
+  /** the connection ended or failed: this runner takes no run */
+  readonly gone: boolean;
+  close(): void;
+};
 
 export type WarmRun = SpawnedRun & {
   /** the runner: the script's parent and subreaper, whose leftovers end with the run */
@@ -46,7 +60,7 @@ function lineReader(socket: UnixConnection) {
     poke();
   };
   socket.onClose = () => ((over = true), poke());
-  return async function next(timeoutMs?: number): Promise<string | undefined> {
+  const next = async function next(timeoutMs?: number): Promise<string | undefined> {
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     for (;;) {
       const newline = text.indexOf("\n");
@@ -63,6 +77,7 @@ function lineReader(socket: UnixConnection) {
       });
     }
   };
+  return Object.assign(next, { over: () => over });
 }
 
 function connect(path: string): Promise<UnixConnection> {
@@ -104,41 +119,82 @@ async function groupGone(pid: number): Promise<void> {
   while (signalGroup(pid, 0)) await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
 }
 
-/** Starts `warm.argv` through the warm interpreter; throws (having started nothing) when it cannot. */
-export async function startWarm(warm: WarmOrders, cwd: string, env: Record<string, string>): Promise<WarmRun> {
-  const socket = await connect(warm.socket);
+type Connected = WarmRunner & {
+  pid: number;
+  runner: number;
+  pipes: OpenedPipe[];
+  socket: UnixConnection;
+  next: ReturnType<typeof lineReader>;
+};
+
+/** Connects to the warm interpreter's spare runner and takes over its pipes; throws (having started nothing) when it cannot. */
+export async function connectRunner(server: WarmServer): Promise<WarmRunner> {
+  const socket = await connect(server.socket);
   const next = lineReader(socket);
   const pipes: OpenedPipe[] = [];
+  let closed = false;
   try {
-    socket.write(`${JSON.stringify({ argv: warm.argv, cwd, env })}\n`);
-    const started = await next(HANDSHAKE_MS);
-    const match = /^started (\d+) (\d+) (\d+) (\d+) (\d+)$/.exec(started ?? "");
-    if (!match) throw new Error(started === undefined ? "the warm interpreter ended the connection" : "the warm interpreter's answer was not understood");
+    const spare = await next(HANDSHAKE_MS);
+    const match = /^spare (\d+) (\d+) (\d+) (\d+) (\d+)$/.exec(spare ?? "");
+    if (!match) throw new Error(spare === undefined ? "the warm interpreter ended the connection" : "the warm interpreter's answer was not understood");
     const [pid, runner, ...fds] = match.slice(1).map(Number) as [number, number, number, number, number];
-    checkOwned(runner, warm.uid, "runner");
-    checkOwned(pid, warm.uid, "script's process", runner);
+    checkOwned(runner, server.uid, "runner");
+    checkOwned(pid, server.uid, "script's process", runner);
     for (const fd of fds) pipes.push(openPipe(`/proc/${runner}/fd/${fd}`));
-    socket.write("go\n");
-    const [stdout, stderr, channel] = pipes as [OpenedPipe, OpenedPipe, OpenedPipe];
-    return {
+    const connected: Connected = {
+      server,
       pid,
       runner,
-      stdout: stdout.stream,
-      stderr: stderr.stream,
-      channel: channel.stream,
-      exited: next().then(async (line) => {
-        const exit = exitOf(line);
-        if (exit) return exit;
-        // The runner is gone without a word: the exit code is lost once the script is gone too.
-        await groupGone(pid);
-        return { code: 255, signal: null };
-      }),
-      closeChannel: () => pipes.forEach((pipe) => pipe.close()),
-      end: () => socket.close(),
+      pipes,
+      socket,
+      next,
+      get gone() {
+        return closed || next.over();
+      },
+      close() {
+        closed = true;
+        for (const pipe of pipes) pipe.close();
+        socket.close();
+      },
     };
+    return connected;
   } catch (error) {
     for (const pipe of pipes) pipe.close();
     socket.close();
     throw error;
   }
+}
+
+/**
+ * Gives `argv` to a connected runner. Throws when it refuses (nothing of the
+ * script ran: start it cold). Once the orders are sent the run is the warm
+ * interpreter's whatever happens: a runner that goes away without a word
+ * leaves an exit code that is lost, never a second start.
+ */
+export async function startWarm(connected: WarmRunner, argv: string[], cwd: string, env: Record<string, string>): Promise<WarmRun> {
+  const { pid, runner, pipes, socket, next } = connected as Connected;
+  socket.write(`${JSON.stringify({ argv, cwd, env })}\n`);
+  const answer = await next();
+  if (answer?.startsWith("refused")) {
+    connected.close();
+    throw new Error(`the warm interpreter refused the run (${answer.slice(8, 300) || "no reason given"})`);
+  }
+  const [stdout, stderr, channel] = pipes as [OpenedPipe, OpenedPipe, OpenedPipe];
+  const exit = answer === undefined ? Promise.resolve(undefined) : next();
+  return {
+    pid,
+    runner,
+    stdout: stdout.stream,
+    stderr: stderr.stream,
+    channel: channel.stream,
+    exited: exit.then(async (line) => {
+      const exit = exitOf(line);
+      if (exit) return exit;
+      // The runner is gone without a word: the exit code is lost once the script is gone too.
+      await groupGone(pid);
+      return { code: 255, signal: null };
+    }),
+    closeChannel: () => pipes.forEach((pipe) => pipe.close()),
+    end: () => socket.close(),
+  };
 }

@@ -6,16 +6,21 @@ which the run user cannot reach), and keeps one *spare* ready: a runner
 (its child) that has already forked the script's process, which has its own
 session, its pipes as fds 1, 2 and 3, and a fresh interpreter's signal
 handlers, and waits for its orders. A run costs no fork on its path: the
-spare runner accepts the supervisor's connection and the forkserver forks
-the next spare. On the connection:
+spare runner accepts a supervisor's connection and the forkserver forks
+the next spare. keg-agent's spare supervisor connects ahead of its run, so
+a run's path is one line each way (src/agent/warm-start.ts). On the
+connection:
 
+    runner -> supervisor   spare PID RUNNER_PID FD_OUT FD_ERR FD_REC\\n
+                           (at once; the supervisor opens /proc/RUNNER_PID/fd/FD_*)
     supervisor -> runner   {"argv": [...], "cwd": "...", "env": {...}}\\n
-    runner -> supervisor   started PID RUNNER_PID FD_OUT FD_ERR FD_REC\\n
-    supervisor -> runner   go\\n   (it has opened /proc/RUNNER_PID/fd/FD_*)
+    runner -> supervisor   running\\n   or   refused WHY\\n
     runner -> supervisor   exit CODE SIGNAL\\n
 
-The script's process runs nothing of the script before `go`: until then the
-supervisor may still fall back to a fresh interpreter. The runner is a child
+The script's process runs nothing before the runner has checked the orders
+and passed them on (then it says `running`): a supervisor told `refused`
+starts a fresh interpreter instead. One that loses the runner after sending
+orders may not: the script may have started. The runner is a child
 subreaper, so what the script leaves behind is reparented to it; the
 supervisor ends that with the run, the runner reaps it and leaves. The
 forkserver leaves when its stdin (a pipe from keg-agent) ends.
@@ -266,23 +271,35 @@ def spare_runner(listener, taken, forkserver):
 
 
 def serve_run(conn, pid, pipes, orders_write):
-    """One run: hand the pipes over, give the script its orders on `go`, report its end, reap what it left."""
+    """One run: hand the pipes over, give the script its orders, report its end, reap what it left."""
+    conn.sendall(f"spare {pid} {os.getpid()} {' '.join(str(r) for r, _ in pipes)}\n".encode())
     line = read_line(conn)
-    orders = json.loads(line) if line else None
-    if orders is not None:
-        # What a fresh interpreter would fail on before running anything: the run starts cold instead.
-        os.close(os.open(orders["argv"][1], os.O_RDONLY))
-        os.stat(orders["cwd"])
-        conn.sendall(f"started {pid} {os.getpid()} {' '.join(str(r) for r, _ in pipes)}\n".encode())
-    answer = read_line(conn) if orders is not None else None
+    # The supervisor opened its ends before it sent the orders.
     for reader, _ in pipes:
         os.close(reader)
-    if answer != b"go":
+    problem = "no orders" if not line else None
+    if problem is None:
+        try:
+            orders = json.loads(line)
+            # What a fresh interpreter would fail on before running anything: the run starts cold instead.
+            os.close(os.open(orders["argv"][1], os.O_RDONLY))
+            os.stat(orders["cwd"])
+        except Exception as error:
+            problem = f"{type(error).__name__}: {error}"
+    if problem is not None:
+        try:
+            conn.sendall(f"refused {problem}".replace("\n", " ").encode()[:1000] + b"\n")
+        except OSError:
+            pass
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os._exit(0)
     write_all(orders_write, line)
     os.close(orders_write)
+    try:
+        conn.sendall(b"running\n")
+    except OSError:
+        pass  # the supervisor is gone: the script runs on, as a fresh interpreter's would
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)

@@ -4,11 +4,13 @@
  * be is logged, runs import it themselves); a run whose start-up variables
  * differ starts cold; when the warm interpreter dies the next run falls back
  * to a cold start, logged, and a new one serves the runs after; `keg pip`
- * gives a new one that sees the new package; a detached warm run outlives an
- * agent restart with its exit code; bad flags are exit 2.
+ * gives a new one that sees the new package; the spare supervisor connects
+ * to a runner ahead of its run, and one that died while it waited is not
+ * used; a detached warm run outlives an agent restart with its exit code;
+ * bad flags are exit 2.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { agentCommand } from "../../helpers/agent.ts";
 import { runBox, type RunBox } from "../../helpers/run.ts";
 import { until } from "../../helpers/until.ts";
@@ -82,6 +84,23 @@ describe("falling back to a cold start", () => {
     expect(box.agent.output()).toMatch(/ event=warm-fallback run=[0-9a-f-]{36} cause=/);
     expect(box.agent.output()).toMatch(new RegExp(` event=warm-python-ended pid=${first} `));
   });
+});
+
+/** The processes `pid` forked that are still there. */
+const childrenOf = (pid: number) =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+
+test("the spare supervisor waits connected to a runner; one that died meanwhile is not used, the run is still warm", async () => {
+  await using box = await runBox({ "hi.py": "print('hi')\n" }, { args: ["--warm-python"] });
+  expect((await box.run(["python", "run", "hi.py"])).stdout).toBe("hi\n");
+  const forkserver = servingPid(box);
+  // Two runners at rest: the one the spare supervisor took ahead of its run, and the next spare.
+  const runners = await until(() => (childrenOf(forkserver).length === 2 ? childrenOf(forkserver) : undefined), { what: "a runner taken ahead and a spare" });
+  for (const runner of runners) process.kill(runner, "SIGKILL");
+  const run = await box.run(["python", "run", "hi.py"]);
+  expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 0, stdout: "hi\n", stderr: "" });
+  expect(await warmOf(box)).toEqual([true, true]);
+  expect(box.agent.output()).not.toMatch(/ event=warm-fallback /);
 });
 
 test("a detached warm run outlives an agent restart, and its exit code is recorded", async () => {
