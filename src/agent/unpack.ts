@@ -5,7 +5,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { Open, type File as ZipEntry } from "unzipper";
@@ -14,7 +14,37 @@ import { relativePathProblem } from "../wire/names.ts";
 
 export type UnpackLimits = { maxEntries?: number; maxBytes?: number };
 
-type ZipFile = { path: string; fd: number; size: number };
+/** The zip being unpacked: bytes kept in memory (a small upload), or a file. */
+type ZipSource = {
+  size: number;
+  /** `length` bytes at `position` (fewer at the end) */
+  read(position: number, length: number): Uint8Array;
+  /** the bytes from `start` to `end` (inclusive), streamed */
+  stream(start: number, end: number): Readable;
+  close(): void;
+};
+
+function fileSource(zipPath: string): ZipSource {
+  const fd = fs.openSync(zipPath, "r");
+  return {
+    size: fs.fstatSync(fd).size,
+    read(position, length) {
+      const data = Buffer.alloc(length);
+      return data.subarray(0, fs.readSync(fd, data, 0, length, position));
+    },
+    stream: (start, end) => fs.createReadStream(zipPath, { start, end }),
+    close: () => fs.closeSync(fd),
+  };
+}
+
+function memorySource(bytes: Uint8Array): ZipSource {
+  return {
+    size: bytes.length,
+    read: (position, length) => bytes.subarray(position, position + length),
+    stream: (start, end) => Readable.from([bytes.subarray(start, end + 1)]),
+    close() {},
+  };
+}
 
 const DEFAULT_MAX_ENTRIES = 100_000;
 const DEFAULT_MAX_BYTES = 1024 ** 3;
@@ -26,17 +56,16 @@ const WRITERS = 4;
 const STREAM_OVER = 8 * 1024 * 1024;
 
 /**
- * Unpacks an upload into `runDir` (existing and empty).
+ * Unpacks an upload (a zip file's path, or a small one's bytes) into `runDir` (existing and empty).
  * @example
  * const { files, bytes } = await unpackUpload("/state/uploads/x.zip", "/state/runs/x");
  */
-export async function unpackUpload(zipPath: string, runDir: string, opts: UnpackLimits = {}): Promise<{ files: number; bytes: number }> {
-  const entries = await readDirectory(zipPath);
+export async function unpackUpload(upload: string | Uint8Array, runDir: string, opts: UnpackLimits = {}): Promise<{ files: number; bytes: number }> {
+  const entries = await readDirectory(upload);
   const root = path.resolve(runDir);
   const plan = planEntries(entries, root, opts.maxEntries ?? DEFAULT_MAX_ENTRIES, opts.maxBytes ?? DEFAULT_MAX_BYTES);
-  const fd = fs.openSync(zipPath, "r");
+  const zip = typeof upload === "string" ? fileSource(upload) : memorySource(upload);
   try {
-    const zip = { path: zipPath, fd, size: fs.fstatSync(fd).size };
     for (const folder of plan.folders) fs.mkdirSync(folder, { recursive: true });
     // Creating files is the slow part (seconds on a busy disk); writing async, a few at a time,
     // keeps the agent streaming other runs' output meanwhile (docs/usage.md "Runs": output within 100 ms).
@@ -49,17 +78,18 @@ export async function unpackUpload(zipPath: string, runDir: string, opts: Unpack
     emptyDir(root);
     throw error;
   } finally {
-    fs.closeSync(fd);
+    zip.close();
   }
 }
 
 /** Below this size the central directory is read from memory: several times faster than Open.file. */
 const READ_WHOLE_UNDER = 32 * 1024 * 1024;
 
-async function readDirectory(zipPath: string): Promise<ZipEntry[]> {
+async function readDirectory(upload: string | Uint8Array): Promise<ZipEntry[]> {
   try {
-    const small = fs.statSync(zipPath).size < READ_WHOLE_UNDER;
-    return (small ? await Open.buffer(fs.readFileSync(zipPath)) : await Open.file(zipPath)).files;
+    if (typeof upload !== "string") return (await Open.buffer(Buffer.from(upload.buffer, upload.byteOffset, upload.length))).files;
+    const small = fs.statSync(upload).size < READ_WHOLE_UNDER;
+    return (small ? await Open.buffer(fs.readFileSync(upload)) : await Open.file(upload)).files;
   } catch (error) {
     const message = (error as Error).message;
     throw notAZip(message === "FILE_ENDED" ? "no central directory; is it truncated?" : message);
@@ -137,17 +167,17 @@ function writeOptions(entry: ZipEntry) {
 
 const isSmall = (entry: ZipEntry) => Math.max(entry.compressedSize, entry.uncompressedSize) <= STREAM_OVER;
 
-function writeSmallSync(zip: ZipFile, entry: ZipEntry, target: string): void {
+function writeSmallSync(zip: ZipSource, entry: ZipEntry, target: string): void {
   fs.writeFileSync(target, readSmall(zip, entry, dataStart(zip, entry)), writeOptions(entry));
 }
 
-async function writeEntry(zip: ZipFile, entry: ZipEntry, target: string): Promise<void> {
+async function writeEntry(zip: ZipSource, entry: ZipEntry, target: string): Promise<void> {
   const start = dataStart(zip, entry);
   const options = writeOptions(entry);
   if (isSmall(entry)) {
     return fs.promises.writeFile(target, readSmall(zip, entry, start), options);
   }
-  const source = fs.createReadStream(zip.path, { start, end: start + entry.compressedSize - 1 });
+  const source = zip.stream(start, start + entry.compressedSize - 1);
   const sink = fs.createWriteStream(target, { mode: options.mode, flags: options.flag });
   try {
     if (entry.compressionMethod === 8) await pipeline(source, zlib.createInflateRaw(), checked(entry), sink);
@@ -176,19 +206,18 @@ async function inParallel<T>(items: T[], width: number, work: (item: T) => Promi
 }
 
 /** Where an entry's data starts: after its local header, whose name and extra lengths may differ from the central directory's. */
-function dataStart({ fd, size }: ZipFile, entry: ZipEntry): number {
-  const header = Buffer.alloc(30);
-  const headerRead = fs.readSync(fd, header, 0, 30, entry.offsetToLocalFileHeader);
-  if (headerRead !== 30 || header.readUInt32LE(0) !== LOCAL_HEADER) throw notAZip(`bad local header for '${printable(entry.path)}'`);
-  const start = entry.offsetToLocalFileHeader + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
-  if (start + entry.compressedSize > size) throw notAZip(`'${printable(entry.path)}' is truncated`);
+function dataStart(zip: ZipSource, entry: ZipEntry): number {
+  const header = zip.read(entry.offsetToLocalFileHeader, 30);
+  const view = new DataView(header.buffer, header.byteOffset, header.length);
+  if (header.length !== 30 || view.getUint32(0, true) !== LOCAL_HEADER) throw notAZip(`bad local header for '${printable(entry.path)}'`);
+  const start = entry.offsetToLocalFileHeader + 30 + view.getUint16(26, true) + view.getUint16(28, true);
+  if (start + entry.compressedSize > zip.size) throw notAZip(`'${printable(entry.path)}' is truncated`);
   return start;
 }
 
 /** Inflates with node's native zlib: several times faster than unzipper's streams (docs/development.md "Zips"). */
-function readSmall({ fd }: ZipFile, entry: ZipEntry, start: number): Uint8Array {
-  const raw = Buffer.alloc(entry.compressedSize);
-  fs.readSync(fd, raw, 0, raw.length, start);
+function readSmall(zip: ZipSource, entry: ZipEntry, start: number): Uint8Array {
+  const raw = zip.read(start, entry.compressedSize);
   let data: Uint8Array = raw;
   if (entry.compressionMethod === 8) {
     try {

@@ -1,7 +1,7 @@
 /**
- * Reading POST /v1/runs: the run spec ahead of the zip, then the zip streamed
- * to disk under the upload limit (the server's own cap is raised above it, so
- * this check gives the clear error).
+ * Reading POST /v1/runs: the run spec ahead of the zip, then the zip under the
+ * upload limit (the server's own cap is raised above it, so this check gives
+ * the clear error): kept in memory while it is small, streamed to disk past that.
  * @module
  */
 import { closeSync, openSync, writeSync } from "node:fs";
@@ -42,21 +42,40 @@ export async function readSpec(reader: BodyReader): Promise<{ spec: RunSpec; res
   return { spec: parseRequest(RunSpecSchema, json, "run spec"), rest: buffered.subarray(4 + length) };
 }
 
-/** Streams the rest of the body to `path`, refusing more than `limit` bytes. */
-export async function saveUpload(reader: BodyReader, first: Uint8Array, path: string, limit: number, declared?: number): Promise<number> {
+/** Up to this size an upload stays in memory: a script and a few files need no file written and read back. */
+export const IN_MEMORY_BYTES = 1024 * 1024;
+
+/**
+ * Reads the rest of the body, refusing more than `limit` bytes: its bytes
+ * while it stays within IN_MEMORY_BYTES, else the path it was streamed to.
+ */
+export async function saveUpload(reader: BodyReader, first: Uint8Array, path: string, limit: number, declared?: number): Promise<Uint8Array | string> {
   if (declared !== undefined && declared > limit) throw tooLarge(limit);
-  const fd = openSync(path, "w", 0o600);
+  const held: Uint8Array[] = [];
   let total = 0;
+  let fd: number | undefined;
   try {
     for (let chunk: Uint8Array | undefined = first; chunk; ) {
       total += chunk.length;
       if (total > limit) throw tooLarge(limit);
-      writeSync(fd, chunk);
+      if (fd === undefined && total > IN_MEMORY_BYTES) {
+        fd = openSync(path, "w", 0o600);
+        for (const piece of held.splice(0)) writeSync(fd, piece);
+      }
+      if (fd === undefined) held.push(chunk);
+      else writeSync(fd, chunk);
       const next = await reader.read();
       chunk = next.done ? undefined : next.value;
     }
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
-  return total;
+  if (fd !== undefined) return path;
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const piece of held) {
+    bytes.set(piece, at);
+    at += piece.length;
+  }
+  return bytes;
 }

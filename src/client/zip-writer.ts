@@ -30,13 +30,15 @@ export function crc32(data: Uint8Array, crc = 0): number {
   return ~c >>> 0;
 }
 
+/** CRC-32 is linear (crc[a ^ b] = crc[a] ^ crc[b]): 8 entries worked out, the rest XORed, a fifth of the work at a cold start. */
 function makeCrcTable(): Int32Array {
   const table = new Int32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
+  for (let bit = 1; bit < 256; bit <<= 1) {
+    let c = bit;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c;
+    table[bit] = c;
   }
+  for (let n = 3; n < 256; n++) if (n & (n - 1)) table[n] = table[n & (n - 1)]! ^ table[n & -n]!;
   return table;
 }
 

@@ -1,8 +1,11 @@
 /** Where keg and keg-agent keep their files (docs/cli.md). @module */
 import { join, resolve } from "node:path";
 
-/** node:os is loaded only when a home directory is needed: a static import would load it at every start of keg. */
-const homedir = () => (process.getBuiltinModule("node:os") as typeof import("node:os")).homedir();
+/**
+ * `$HOME` as os.homedir() reads it first on Unix; node:os is loaded only
+ * without it: a static import would load it at every start of keg.
+ */
+const homedir = () => process.env.HOME || (process.getBuiltinModule("node:os") as typeof import("node:os")).homedir();
 
 /** `$KEG_HOME`, else `$XDG_CONFIG_HOME/keg`, else `%APPDATA%\keg` on Windows (where config belongs there), else `~/.config/keg`. */
 export function kegHome(env = process.env, platform = process.platform): string {

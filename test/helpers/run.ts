@@ -84,6 +84,14 @@ export async function countBytes(stream: ReadableStream<Uint8Array> | number | u
   return total;
 }
 
+/** The processes `pid` forked that are still there. */
+export function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** The pid of the warm interpreter serving now (the last one that said it was ready in the agent's log). */
+export const servingPid = (log: string) => Number([...log.matchAll(/ event=warm-python-ready pid=(\d+)/g)].at(-1)?.[1]);
+
 /** Alive and not a zombie waiting to be reaped (an orphan's parent may reap late). */
 export function isRunning(pid: number): boolean {
   if (!isAlive(pid)) return false;

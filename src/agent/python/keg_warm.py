@@ -174,6 +174,7 @@ def prepare_script(writers, orders_fd, runner):
         os.dup2(fd, target)
         os.close(fd)
     fresh_signals()
+    clean_slate()
     orders = read_all(orders_fd)
     os.close(orders_fd)
     if not orders:
@@ -183,12 +184,20 @@ def prepare_script(writers, orders_fd, runner):
     run_script(json.loads(orders))
 
 
+def clean_slate():
+    """What does not depend on the run, done while the spare waits: none of the forkserver's own modules, environment or frozen objects."""
+    # A fresh interpreter's collector has nothing frozen (the pages stay shared until a full collection).
+    gc.unfreeze()
+    for name in OURS:
+        sys.modules.pop(name, None)
+    os.environ.clear()
+
+
 def run_script(orders):
     """The script, as `python SCRIPT ARGS...` would run it."""
     argv = orders["argv"]
     path = argv[1]
     os.chdir(orders["cwd"])
-    os.environ.clear()
     os.environ.update(orders["env"])
     sys.argv = list(argv[1:])
     sys.orig_argv = list(argv)
@@ -199,10 +208,6 @@ def run_script(orders):
     main.__loader__ = SourceFileLoader("__main__", main.__file__)
     main.__builtins__ = builtins
     main.__annotations__ = {}
-    # A fresh interpreter's collector has nothing frozen (the pages stay shared until a full collection).
-    gc.unfreeze()
-    for name in OURS:
-        sys.modules.pop(name, None)
     sys.modules["__main__"] = main
     interrupted = False
     try:

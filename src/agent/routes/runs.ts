@@ -148,9 +148,9 @@ export function runRoutes(deps: RunDeps) {
     const dir = runs.prepare(id);
     const paths = runPaths(dir);
     try {
-      await saveUpload(reader, rest, paths.upload, config.maxUploadBytes);
-      await unpackUpload(paths.upload, paths.work);
-      rmSync(paths.upload, { force: true });
+      const upload = await saveUpload(reader, rest, paths.upload, config.maxUploadBytes);
+      await unpackUpload(upload, paths.work);
+      if (typeof upload === "string") rmSync(upload, { force: true });
       runs.handOver(dir);
       return dir;
     } catch (error) {

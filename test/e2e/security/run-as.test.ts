@@ -10,8 +10,8 @@ import { chmodSync, copyFileSync, lstatSync, mkdtempSync, readdirSync, readFileS
 import { join } from "node:path";
 import { agentCommand } from "../../helpers/agent.ts";
 import { agentBin } from "../../helpers/bin.ts";
-import { runBox } from "../../helpers/run.ts";
-import { isAlive } from "../../helpers/until.ts";
+import { childrenOf, runBox, servingPid } from "../../helpers/run.ts";
+import { isAlive, until } from "../../helpers/until.ts";
 import { buildWheel } from "../../helpers/wheel.ts";
 
 setDefaultTimeout(60_000);
@@ -171,11 +171,16 @@ test.skipIf(!canSwitch)("with --warm-python the warm runs are USER's, the socket
   // A forkserver that lies (as a compromised one would): it names the agent's own process.
   const [socket] = readdirSync(join(stateDir, "warm")).filter((name) => name.endsWith(".sock"));
   const path = join(stateDir, "warm", socket!);
+  // The spare supervisor has taken a runner ahead of its run, and the forkserver has forked the next spare.
+  const forkserver = servingPid(box.agent.output());
+  const runners = await until(() => (childrenOf(forkserver).length === 2 ? childrenOf(forkserver) : undefined), { what: "a runner taken ahead and a spare" });
   rmSync(path);
   const forger = Bun.listen({
     unix: path,
-    socket: { data: (conn) => void conn.write(`started ${box.agent.pid} ${box.agent.pid} 0 1 2\n`) },
+    socket: { open: (conn) => void conn.write(`spare ${box.agent.pid} ${box.agent.pid} 0 1 2\n`), data() {} },
   });
+  // Both runners gone: the run's supervisor connects again, to the forger now at the socket's path.
+  for (const runner of runners) process.kill(runner, "SIGKILL");
   try {
     const forged = await box.run(["python", "run", "who.py"]);
     expect({ code: forged.code, stdout: forged.stdout, stderr: forged.stderr }).toEqual({ code: 0, stdout: `${uid}\n`, stderr: "" });

@@ -10,9 +10,9 @@
  * bad flags are exit 2.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { agentCommand } from "../../helpers/agent.ts";
-import { runBox, type RunBox } from "../../helpers/run.ts";
+import { childrenOf, runBox, servingPid as servingPidIn, type RunBox } from "../../helpers/run.ts";
 import { until } from "../../helpers/until.ts";
 import { buildWheel } from "../../helpers/wheel.ts";
 
@@ -25,8 +25,7 @@ async function warmOf(box: RunBox): Promise<boolean[]> {
   return (JSON.parse(ps.stdout) as { warm: boolean }[]).map((run) => run.warm);
 }
 
-/** The pid of the warm interpreter serving now (the last one that said it was ready). */
-const servingPid = (box: RunBox) => Number([...box.agent.output().matchAll(/ event=warm-python-ready pid=(\d+)/g)].at(-1)?.[1]);
+const servingPid = (box: RunBox) => servingPidIn(box.agent.output());
 
 describe("--preload", () => {
   test("preloaded modules are there before the script imports them; one that cannot be imported is logged", async () => {
@@ -85,10 +84,6 @@ describe("falling back to a cold start", () => {
     expect(box.agent.output()).toMatch(new RegExp(` event=warm-python-ended pid=${first} `));
   });
 });
-
-/** The processes `pid` forked that are still there. */
-const childrenOf = (pid: number) =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
 
 test("the spare supervisor waits connected to a runner; one that died meanwhile is not used, the run is still warm", async () => {
   await using box = await runBox({ "hi.py": "print('hi')\n" }, { args: ["--warm-python"] });
