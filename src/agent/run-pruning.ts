@@ -22,9 +22,3 @@ export function oldestToPrune<Run extends FinishedRun>(oldestFirst: Iterable<Run
   return pruned;
 }
 
-/** The same over a list in any order. */
-export function runsToPrune(runs: FinishedRun[], now: number, keepMs: number, maxBytes: number): string[] {
-  const oldestFirst = [...runs].sort((a, b) => a.started - b.started);
-  const total = oldestFirst.reduce((sum, run) => sum + run.bytes, 0);
-  return oldestToPrune(oldestFirst, total, now, keepMs, maxBytes).map((run) => run.id);
-}

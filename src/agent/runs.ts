@@ -205,6 +205,7 @@ export class RunManager {
    * (docs/development.md "LMDB").
    */
   private saveAttachedStart(live: LiveRun): void {
+    // `live.record` as it is now: were this ever to run after the final commit, it would write the final record again, never a stale `running` one.
     try {
       this.state.root.transactionSync(() => this.state.runs.putSync(live.id, live.record));
     } catch (error) {

@@ -16,7 +16,9 @@ import type { State } from "./state.ts";
 import { addUser, listUsers, removeUser, validateUserName } from "./users.ts";
 
 export type UsersRequest = { op: "add"; name: string } | { op: "remove"; name: string } | { op: "list" };
-export type UsersAnswer = { token: string } | { removed: number } | { users: { user: string; tokens: number }[] } | { error: { code: ErrorCode; message: string } };
+/** What each request is answered with when it is carried out. */
+export type UsersAnswers = { add: { token: string }; remove: { removed: number }; list: { users: { user: string; tokens: number }[] } };
+export type UsersAnswer = UsersAnswers[keyof UsersAnswers] | { error: { code: ErrorCode; message: string } };
 
 /** A request line is small (a name is at most 64 characters); an answer comes within this or the agent is not there. */
 const MAX_REQUEST_BYTES = 4096;

@@ -5,7 +5,7 @@ import { agentStateDir } from "../../config/paths.ts";
 import { defineCommand } from "../../dispatch.ts";
 import { writeOut } from "../../stdout.ts";
 import { KegError } from "../../errors.ts";
-import type { UsersRequest } from "../users-socket.ts";
+import type { UsersAnswers, UsersRequest } from "../users-socket.ts";
 
 const stateArgs = {
   "state-dir": { type: "string", description: "the agent's state dir", valueHint: "DIR" },
@@ -16,7 +16,7 @@ const nameArgs = { name: { type: "positional", description: "user name", require
  * One request: to the agent serving the state dir when there is one (it is
  * then the only writer of its state), else straight to the state.
  */
-async function usersRequest<R extends UsersRequest>(stateDir: string | undefined, request: R) {
+async function usersRequest<R extends UsersRequest>(stateDir: string | undefined, request: R): Promise<UsersAnswers[R["op"]]> {
   const dir = agentStateDir(stateDir);
   const { answerUsers, askServingAgent } = await import("../users-socket.ts");
   let answer = await askServingAgent(dir, request);
@@ -30,7 +30,8 @@ async function usersRequest<R extends UsersRequest>(stateDir: string | undefined
     }
   }
   if ("error" in answer) throw new KegError(answer.error.code, answer.error.message);
-  return answer;
+  // The agent answers a request with its op's answer (answerUsers).
+  return answer as UsersAnswers[R["op"]];
 }
 
 const addCommand = defineCommand({
@@ -38,8 +39,8 @@ const addCommand = defineCommand({
   args: nameArgs,
   async run({ args }) {
     const { validateUserName } = await import("../users.ts");
-    const answer = await usersRequest(args["state-dir"], { op: "add", name: validateUserName(args.name) });
-    return writeOut(`${(answer as { token: string }).token}\n`);
+    const { token } = await usersRequest(args["state-dir"], { op: "add", name: validateUserName(args.name) });
+    return writeOut(`${token}\n`);
   },
 });
 
@@ -47,7 +48,7 @@ const listCommand = defineCommand({
   meta: { name: "list", description: "List users and their token counts" },
   args: stateArgs,
   async run({ args }) {
-    const { users } = (await usersRequest(args["state-dir"], { op: "list" })) as { users: { user: string; tokens: number }[] };
+    const { users } = await usersRequest(args["state-dir"], { op: "list" });
     return writeOut(users.map(({ user, tokens }) => `${user}\t${tokens} token${tokens === 1 ? "" : "s"}\n`).join(""));
   },
 });
@@ -56,7 +57,7 @@ const removeCommand = defineCommand({
   meta: { name: "remove", description: "Revoke every token of NAME" },
   args: nameArgs,
   async run({ args }) {
-    const { removed } = (await usersRequest(args["state-dir"], { op: "remove", name: args.name })) as { removed: number };
+    const { removed } = await usersRequest(args["state-dir"], { op: "remove", name: args.name });
     info(`Revoked ${removed} token${removed === 1 ? "" : "s"}`);
     return 0;
   },
