@@ -137,10 +137,18 @@ export type DecoderOptions = { maxPayload?: number; isKnownType?: (type: number)
 
 /**
  * Incremental decoder: push chunks as they arrive, get whole frames back.
- * Throws FrameError on an unknown type or an oversized length (garbage).
+ * Throws FrameError on an unknown type or an oversized length (garbage) as
+ * soon as a frame's header is in. A frame inside one chunk is a view of it;
+ * one that spans chunks is copied once, when its last byte is in (chunks are
+ * kept as they came until then: joining them at every push copied a 1 MiB
+ * frame eight times over).
  */
 export class FrameDecoder {
-  private buffer = new Uint8Array(0);
+  /** the bytes of the frame under way (and any after it), as they came */
+  private parts: Uint8Array[] = [];
+  private held = 0;
+  /** bytes the frame under way needs in all: its header until that is in */
+  private needed = HEADER_BYTES;
   private readonly maxPayload: number;
   private readonly isKnownType: (type: number) => boolean;
 
@@ -151,30 +159,59 @@ export class FrameDecoder {
 
   /** Bytes received that do not yet make a whole frame. */
   get pending(): number {
-    return this.buffer.length;
+    return this.held;
   }
 
   push(chunk: Uint8Array): DecodedFrame[] {
-    let data = chunk;
-    if (this.buffer.length) {
-      data = new Uint8Array(this.buffer.length + chunk.length);
-      data.set(this.buffer);
-      data.set(chunk, this.buffer.length);
+    if (this.held + chunk.length < this.needed) {
+      if (chunk.length) this.hold(chunk);
+      return [];
     }
+    const data = this.held ? joined([...this.parts, chunk], this.held + chunk.length) : chunk;
+    this.parts = [];
+    this.held = 0;
+    this.needed = HEADER_BYTES;
     const frames: DecodedFrame[] = [];
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     let offset = 0;
     while (data.length - offset >= HEADER_BYTES) {
-      const type = data[offset]!;
-      const length = view.getUint32(offset + 1);
-      if (!this.isKnownType(type)) throw new FrameError(`unknown frame type ${type}`);
-      if (length > this.maxPayload) throw new FrameError(`frame of ${length} bytes exceeds the limit of ${this.maxPayload}`);
+      const length = this.checkHeader(data[offset]!, view.getUint32(offset + 1));
       if (data.length - offset - HEADER_BYTES < length) break;
       // A view, not a copy: chunks are never reused, and copying halves the throughput.
-      frames.push({ type, payload: data.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length) });
+      frames.push({ type: data[offset]!, payload: data.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length) });
       offset += HEADER_BYTES + length;
     }
-    this.buffer = offset === data.length ? new Uint8Array(0) : data.slice(offset);
+    if (offset < data.length) this.hold(data.subarray(offset));
     return frames;
   }
+
+  /** Keeps a partial frame's bytes; once its header is in, checks it and how much the frame needs. */
+  private hold(part: Uint8Array): void {
+    const hadHeader = this.held >= HEADER_BYTES;
+    this.parts.push(part);
+    this.held += part.length;
+    if (hadHeader || this.held < HEADER_BYTES) return;
+    const header = joined(this.parts, HEADER_BYTES);
+    this.needed = HEADER_BYTES + this.checkHeader(header[0]!, new DataView(header.buffer, header.byteOffset, HEADER_BYTES).getUint32(1));
+  }
+
+  /** A frame header's payload length; throws on garbage. */
+  private checkHeader(type: number, length: number): number {
+    if (!this.isKnownType(type)) throw new FrameError(`unknown frame type ${type}`);
+    if (length > this.maxPayload) throw new FrameError(`frame of ${length} bytes exceeds the limit of ${this.maxPayload}`);
+    return length;
+  }
+}
+
+/** The first `size` bytes of `parts` in one buffer. */
+function joined(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    if (at >= size) break;
+    const piece = part.subarray(0, size - at);
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }

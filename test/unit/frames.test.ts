@@ -84,6 +84,24 @@ describe("frame codec", () => {
     expect(frames.map((f) => text(f.payload))).toEqual(["abc"]);
   });
 
+  test("1 MiB frames in 64 KiB chunks, cut anywhere, arrive whole and in order", () => {
+    const payloads = [0, 1, 2].map((n) => new Uint8Array(1024 * 1024).map((_, i) => (i * 7 + n) % 251));
+    const stream = concat(...payloads.map((p) => encodeFrame(Frame.stdout, p)), encodeJsonFrame(Frame.exit, exit));
+    const decoder = new FrameDecoder();
+    const frames = [];
+    for (let at = 0; at < stream.length; at += 65_536 + 3) frames.push(...decoder.push(stream.subarray(at, at + 65_536 + 3)));
+    expect(frames.length).toBe(4);
+    for (const [i, payload] of payloads.entries()) expect(frames[i]!.payload).toEqual(payload);
+    expect(decodeFrame(frames[3]!).payload).toEqual(exit);
+    expect(decoder.pending).toBe(0);
+  });
+
+  test("a garbage header cut across chunks is refused as soon as its five bytes are in", () => {
+    const decoder = new FrameDecoder();
+    expect(decoder.push(new Uint8Array([Frame.stdout, 0x7f]))).toEqual([]);
+    expect(() => decoder.push(new Uint8Array([0xff, 0xff, 0xff]))).toThrow(/exceeds the limit/);
+  });
+
   test("an oversized frame is rejected by the encoder and the decoder", () => {
     expect(() => encodeFrame(Frame.stdout, new Uint8Array(MAX_PAYLOAD + 1))).toThrow(FrameError);
     const header = new Uint8Array(HEADER_BYTES);
