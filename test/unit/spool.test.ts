@@ -51,6 +51,43 @@ describe("spool", () => {
     expect(frames.length * frame.length).toBeLessThanOrEqual(limit + 2 * (limit / 8) + frame.length);
   });
 
+  test("a reader holding a segment the writer then drops reads it to its end, then jumps; close() lets it go", () => {
+    using dir = tempDir();
+    const limit = 2 * 1024 * 1024;
+    const writer = new SpoolWriter(dir.path, limit);
+    const frame = encodeFrame(Frame.stdout, chunk(50_000, 7));
+    for (let i = 0; i < 4; i++) writer.append(frame);
+    const openFds = () => readdirSync("/proc/self/fd").length;
+    const fdsBefore = openFds();
+    const reader = new SpoolReader(dir.path);
+    const first = reader.read(frame.length);
+    expect(first.data?.length).toBe(frame.length);
+    // The writer moves the window far past the segment the reader has open.
+    for (let i = 4; i < 200; i++) writer.append(frame);
+    writer.close();
+    expect(readdirSync(dir.path)).not.toContain("out.0000000000000000");
+    // The rest of its segment (limit / 8 bytes, whole frames) comes before the jump.
+    const decoder = new FrameDecoder();
+    let [beforeJump, dropped, after] = [0, 0, 0];
+    for (;;) {
+      const read = reader.read(frame.length);
+      dropped += read.dropped;
+      if (!read.data) {
+        if (read.dropped) continue;
+        break;
+      }
+      const frames = decoder.push(read.data).length;
+      if (dropped) after += frames;
+      else beforeJump += frames;
+    }
+    reader.close();
+    expect(openFds()).toBe(fdsBefore - 1); // the writer's own segment is closed too
+    expect(beforeJump).toBe(Math.ceil(limit / 8 / frame.length) - 1);
+    expect(dropped).toBeGreaterThan(0);
+    expect(dropped % frame.length).toBe(0);
+    expect((1 + beforeJump + after) * frame.length + dropped).toBe(200 * frame.length);
+  });
+
   test("a reader that keeps up while writing loses nothing and never sees half a frame", () => {
     using dir = tempDir();
     const writer = new SpoolWriter(dir.path, 1024 * 1024);

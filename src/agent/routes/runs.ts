@@ -107,7 +107,15 @@ function resumeOffset(live: LiveRun, from: number): number {
  */
 async function* outputFrames(live: LiveRun, runs: RunManager, keepaliveMs: number, from = 0): AsyncGenerator<Uint8Array> {
   const reader = new SpoolReader(runPaths(live.dir).spool, from);
-  yield encodeJsonFrame(Frame.keepalive, {});
+  try {
+    yield encodeJsonFrame(Frame.keepalive, {});
+    yield* spooledFrames(reader, live, runs, keepaliveMs);
+  } finally {
+    reader.close();
+  }
+}
+
+async function* spooledFrames(reader: SpoolReader, live: LiveRun, runs: RunManager, keepaliveMs: number): AsyncGenerator<Uint8Array> {
   let lastSent = Date.now();
   for (;;) {
     const { dropped, data } = reader.read();

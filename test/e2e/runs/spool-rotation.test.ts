@@ -29,9 +29,10 @@ test("a script that deletes its own spool folder still ends with its exit code, 
     "rmspool.py": "import shutil, sys\nprint('before', flush=True)\nshutil.rmtree('../spool')\nprint('after', flush=True)\nsys.exit(5)\n",
   });
   const result = await box.run(["python", "run", "rmspool.py"]);
-  // What it printed into the deleted folder is lost, and said to be.
+  // What it printed into the deleted folder reaches keg when the agent had that part of the
+  // spool open already (docs/usage.md "Runs"); else it is lost, and said to be.
   expect(result.code).toBe(5);
   expect(result.stderr).not.toContain("Internal error");
-  expect(result.stderr).toMatch(/\d+ bytes of output were dropped/);
+  if (result.stdout !== "before\nafter\n") expect(result.stderr).toMatch(/\d+ bytes of output were dropped/);
   await expectNextRunWorks(box);
 });
