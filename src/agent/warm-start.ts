@@ -114,6 +114,20 @@ function exitOf(line: string | undefined): { code: number; signal: string | null
   return { code: Number(match[1]), signal: match[2] === "-" ? null : match[2]! };
 }
 
+/**
+ * Whether `pid` can still do its part: there, and neither stopped nor a
+ * zombie. A runner taken ahead waits as the run user, whose scripts may
+ * signal it (SIGSTOP): one that cannot answer is not given a run.
+ */
+function canAnswer(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !"TtZX".includes(stat[stat.lastIndexOf(")") + 2] ?? "X");
+  } catch {
+    return false;
+  }
+}
+
 /** Waits for the group led by `pid` to be gone (its runner died before telling the exit). */
 async function groupGone(pid: number): Promise<void> {
   while (signalGroup(pid, 0)) await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
@@ -149,7 +163,7 @@ export async function connectRunner(server: WarmServer): Promise<WarmRunner> {
       socket,
       next,
       get gone() {
-        return closed || next.over();
+        return closed || next.over() || !canAnswer(runner) || !canAnswer(pid);
       },
       close() {
         closed = true;
@@ -174,20 +188,27 @@ export async function connectRunner(server: WarmServer): Promise<WarmRunner> {
 export async function startWarm(connected: WarmRunner, argv: string[], cwd: string, env: Record<string, string>): Promise<WarmRun> {
   const { pid, runner, pipes, socket, next } = connected as Connected;
   socket.write(`${JSON.stringify({ argv, cwd, env })}\n`);
-  const answer = await next();
+  // No answer in time (a runner stopped since it was checked): the script may have its orders,
+  // so the run goes on as the warm path's; its end comes with the exit line or the connection's.
+  const answer = await next(HANDSHAKE_MS).catch(() => "late");
   if (answer?.startsWith("refused")) {
     connected.close();
     throw new Error(`the warm interpreter refused the run (${answer.slice(8, 300) || "no reason given"})`);
   }
   const [stdout, stderr, channel] = pipes as [OpenedPipe, OpenedPipe, OpenedPipe];
-  const exit = answer === undefined ? Promise.resolve(undefined) : next();
+  /** The runner's exit line (after its `running`, when that came late). */
+  const exitLine = async () => {
+    if (answer === undefined) return undefined;
+    const line = await next();
+    return answer === "late" && line === "running" ? next() : line;
+  };
   return {
     pid,
     runner,
     stdout: stdout.stream,
     stderr: stderr.stream,
     channel: channel.stream,
-    exited: exit.then(async (line) => {
+    exited: exitLine().then(async (line) => {
       const exit = exitOf(line);
       if (exit) return exit;
       // The runner is gone without a word: the exit code is lost once the script is gone too.

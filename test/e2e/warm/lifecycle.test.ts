@@ -5,12 +5,12 @@
  * differ starts cold; when the warm interpreter dies the next run falls back
  * to a cold start, logged, and a new one serves the runs after; `keg pip`
  * gives a new one that sees the new package; the spare supervisor connects
- * to a runner ahead of its run, and one that died while it waited is not
- * used; a detached warm run outlives an agent restart with its exit code;
+ * to a runner ahead of its run, and one that died or was stopped while it
+ * waited is not used; a detached warm run outlives an agent restart with its exit code;
  * bad flags are exit 2.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { agentCommand } from "../../helpers/agent.ts";
 import { childrenOf, runBox, servingPid as servingPidIn, type RunBox } from "../../helpers/run.ts";
 import { until } from "../../helpers/until.ts";
@@ -96,6 +96,30 @@ test("the spare supervisor waits connected to a runner; one that died meanwhile 
   expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 0, stdout: "hi\n", stderr: "" });
   expect(await warmOf(box)).toEqual([true, true]);
   expect(box.agent.output()).not.toMatch(/ event=warm-fallback /);
+});
+
+/** When `pid` started, in clock ticks since boot (/proc/PID/stat field 22). */
+const startTicks = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+};
+
+test("a runner stopped while the spare supervisor waited on it (SIGSTOP, as any script of the run user may) is not given the run", async () => {
+  await using box = await runBox({ "hi.py": "print('hi')\n" }, { args: ["--warm-python"] });
+  expect((await box.run(["python", "run", "hi.py"])).stdout).toBe("hi\n");
+  const forkserver = servingPid(box);
+  const runners = await until(() => (childrenOf(forkserver).length === 2 ? childrenOf(forkserver) : undefined), { what: "a runner taken ahead and a spare" });
+  // The one taken ahead is the older: the forkserver forked the spare once it was taken.
+  const [takenAhead] = runners.sort((a, b) => startTicks(a) - startTicks(b));
+  process.kill(takenAhead!, "SIGSTOP");
+  try {
+    const run = await box.run(["python", "run", "hi.py"]);
+    expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 0, stdout: "hi\n", stderr: "" });
+    expect(await warmOf(box)).toEqual([true, true]);
+    expect(box.agent.output()).not.toMatch(/ event=warm-fallback /);
+  } finally {
+    process.kill(takenAhead!, "SIGKILL");
+  }
 });
 
 test("a detached warm run outlives an agent restart, and its exit code is recorded", async () => {
