@@ -42,6 +42,9 @@ export type WarmRun = SpawnedRun & {
 /** A loaded box forks slowly: beyond this, the run starts cold instead. */
 const HANDSHAKE_MS = 5000;
 const GROUP_POLL_MS = 50;
+/** How often a warm run's script is looked at, in case its runner cannot tell its end. */
+const SCRIPT_POLL_MS = 250;
+const EXIT_LINE_GRACE_MS = 1000;
 const MAX_LINE = 4096;
 
 /** Lines from the runner, one at a time; undefined once the connection is over. */
@@ -120,17 +123,39 @@ function exitOf(line: string | undefined): { code: number; signal: string | null
  * signal it (SIGSTOP): one that cannot answer is not given a run.
  */
 function canAnswer(pid: number): boolean {
+  return !"TtZX".includes(stateOf(pid) ?? "X");
+}
+
+/** The process's state letter (`S`, `T`, `Z`…), undefined once it is gone. */
+function stateOf(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !"TtZX".includes(stat[stat.lastIndexOf(")") + 2] ?? "X");
+    return stat[stat.lastIndexOf(")") + 2];
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** Waits for the group led by `pid` to be gone (its runner died before telling the exit). */
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits for the group led by `pid` to be gone, or its leader a zombie nobody reaps (its runner died or is stopped). */
 async function groupGone(pid: number): Promise<void> {
-  while (signalGroup(pid, 0)) await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+  while (signalGroup(pid, 0) && stateOf(pid) !== "Z") await sleep(GROUP_POLL_MS);
+}
+
+/**
+ * Resolves when the script's process has ended (gone, or a zombie) and its
+ * runner has not told the exit within EXIT_LINE_GRACE_MS: a runner stopped
+ * mid-run never will, and the run must still end. `stop()` ends the watch.
+ */
+function scriptEnded(pid: number): { ended: Promise<undefined>; stop(): void } {
+  let watching = true;
+  const ended = (async () => {
+    while (watching && !["Z", undefined].includes(stateOf(pid))) await sleep(SCRIPT_POLL_MS);
+    if (watching) await sleep(EXIT_LINE_GRACE_MS);
+    return undefined;
+  })();
+  return { ended, stop: () => (watching = false) };
 }
 
 type Connected = WarmRunner & {
@@ -208,13 +233,16 @@ export async function startWarm(connected: WarmRunner, argv: string[], cwd: stri
     stdout: stdout.stream,
     stderr: stderr.stream,
     channel: channel.stream,
-    exited: exitLine().then(async (line) => {
+    exited: (async () => {
+      const watch = scriptEnded(pid);
+      const line = await Promise.race([exitLine(), watch.ended]);
+      watch.stop();
       const exit = exitOf(line);
       if (exit) return exit;
-      // The runner is gone without a word: the exit code is lost once the script is gone too.
+      // The runner is gone or stopped without a word: the exit code is lost once the script is gone too.
       await groupGone(pid);
       return { code: 255, signal: null };
-    }),
+    })(),
     closeChannel: () => pipes.forEach((pipe) => pipe.close()),
     end: () => socket.close(),
   };

@@ -6,13 +6,14 @@
  * to a cold start, logged, and a new one serves the runs after; `keg pip`
  * gives a new one that sees the new package; the spare supervisor connects
  * to a runner ahead of its run, and one that died or was stopped while it
- * waited is not used; a detached warm run outlives an agent restart with its exit code;
+ * waited is not used, and one stopped mid-run does not keep its run from
+ * ending; a detached warm run outlives an agent restart with its exit code;
  * bad flags are exit 2.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, readlinkSync, rmSync } from "node:fs";
 import { agentCommand } from "../../helpers/agent.ts";
-import { childrenOf, runBox, servingPid as servingPidIn, type RunBox } from "../../helpers/run.ts";
+import { childrenOf, expectNextRunWorks, runBox, servingPid as servingPidIn, StreamText, type RunBox } from "../../helpers/run.ts";
 import { until } from "../../helpers/until.ts";
 import { buildWheel } from "../../helpers/wheel.ts";
 
@@ -120,6 +121,25 @@ test("a runner stopped while the spare supervisor waited on it (SIGSTOP, as any 
   } finally {
     process.kill(takenAhead!, "SIGKILL");
   }
+});
+
+test("a runner stopped mid-run: the run still ends once its script has, with its output and the exit code lost (255)", async () => {
+  await using box = await runBox({ "slow.py": "import time\nprint('started', flush=True)\ntime.sleep(1)\nprint('done', flush=True)\n" }, { args: ["--warm-python"] });
+  const forkserver = await until(() => servingPid(box) || undefined, { what: "a warm interpreter" });
+  const proc = box.spawn(["python", "run", "slow.py"]);
+  const out = new StreamText(proc.stdout);
+  await out.waitFor(/started\n/);
+  // The serving runner: the one whose script's process works in a run folder.
+  const serving = childrenOf(forkserver).find((runner) => childrenOf(runner).some((child) => readlinkSync(`/proc/${child}/cwd`).endsWith("/work")))!;
+  process.kill(serving, "SIGSTOP");
+  try {
+    const code = await proc.exited;
+    await out.done;
+    expect({ code, stdout: out.text }).toEqual({ code: 255, stdout: "started\ndone\n" });
+  } finally {
+    process.kill(serving, "SIGKILL");
+  }
+  await expectNextRunWorks(box);
 });
 
 test("a detached warm run outlives an agent restart, and its exit code is recorded", async () => {
