@@ -144,15 +144,21 @@ async function groupGone(pid: number): Promise<void> {
 }
 
 /**
- * Resolves when the script's process has ended (gone, or a zombie) and its
- * runner has not told the exit within EXIT_LINE_GRACE_MS: a runner stopped
- * mid-run never will, and the run must still end. `stop()` ends the watch.
+ * Resolves when the script's process has ended (gone, or a zombie) while its
+ * runner is stopped, and both still are EXIT_LINE_GRACE_MS later: a stopped
+ * runner never tells the exit, and the run must still end. A runner that is
+ * merely slow (a loaded box) is waited for. `stop()` ends the watch.
  */
-function scriptEnded(pid: number): { ended: Promise<undefined>; stop(): void } {
+function scriptEnded(pid: number, runner: number): { ended: Promise<undefined>; stop(): void } {
   let watching = true;
+  const stuck = () => ["Z", undefined].includes(stateOf(pid)) && "Tt".includes(stateOf(runner) ?? "-");
   const ended = (async () => {
-    while (watching && !["Z", undefined].includes(stateOf(pid))) await sleep(SCRIPT_POLL_MS);
-    if (watching) await sleep(EXIT_LINE_GRACE_MS);
+    while (watching) {
+      await sleep(SCRIPT_POLL_MS);
+      if (!stuck()) continue;
+      await sleep(EXIT_LINE_GRACE_MS);
+      if (stuck()) break;
+    }
     return undefined;
   })();
   return { ended, stop: () => (watching = false) };
@@ -234,7 +240,7 @@ export async function startWarm(connected: WarmRunner, argv: string[], cwd: stri
     stderr: stderr.stream,
     channel: channel.stream,
     exited: (async () => {
-      const watch = scriptEnded(pid);
+      const watch = scriptEnded(pid, runner);
       const line = await Promise.race([exitLine(), watch.ended]);
       watch.stop();
       const exit = exitOf(line);
