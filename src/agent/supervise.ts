@@ -206,10 +206,14 @@ function readOrders(warmUp: (server: WarmServer) => void): { orders: Promise<Sup
 /** The runner a spare supervisor connected to ahead of its run (the last warm-up line's server). */
 function runnersAhead() {
   let ahead: Promise<WarmRunner | undefined> | undefined;
-  const drop = (runner: Promise<WarmRunner | undefined> | undefined) => void runner?.then((r) => r?.close());
+  /** Lets go of the runner connected ahead, if any (once its connection is made). */
+  const drop = () => {
+    void ahead?.then((runner) => runner?.close());
+    ahead = undefined;
+  };
   return {
     warmUp(server: WarmServer) {
-      drop(ahead);
+      drop();
       ahead = connectRunner(server).catch(() => undefined);
     },
     /** The runner connected ahead when it is `server`'s and still there, else a new connection. */
@@ -221,7 +225,7 @@ function runnersAhead() {
       return connectRunner(server);
     },
     /** A run that goes cold: the runner waiting for it is let go. */
-    drop: () => (drop(ahead), (ahead = undefined)),
+    drop,
   };
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { closeSync, openSync, writeSync } from "node:fs";
+import { joinBytes } from "../bytes.ts";
 import { KegError } from "../errors.ts";
 import { RunSpecSchema, type RunSpec } from "../wire/schemas.ts";
 import { parseRequest } from "./routes/validate.ts";
@@ -70,12 +71,5 @@ export async function saveUpload(reader: BodyReader, first: Uint8Array, path: st
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  if (fd !== undefined) return path;
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const piece of held) {
-    bytes.set(piece, at);
-    at += piece.length;
-  }
-  return bytes;
+  return fd !== undefined ? path : joinBytes(held, total);
 }

@@ -6,6 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { joinBytes } from "../bytes.ts";
 import { KegError } from "../errors.ts";
 import { ZipWriter } from "./zip-writer.ts";
 
@@ -77,7 +78,7 @@ export async function packUpload(input: PackInput): Promise<PackResult> {
   return {
     upload,
     get zip() {
-      return (whole ??= concat(upload.parts));
+      return (whole ??= joinBytes(upload.parts));
     },
     entry,
     files,
@@ -328,12 +329,3 @@ function unreadable(source: string, error: unknown): KegError {
   return new KegError("failed", `Cannot read ${source} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Check its permissions.`);
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}

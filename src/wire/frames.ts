@@ -5,6 +5,7 @@
  * (fd 3). Pure code: no I/O.
  * @module
  */
+import { joinBytes } from "../bytes.ts";
 import type { ErrorCode } from "../errors.ts";
 
 export const Frame = {
@@ -167,7 +168,7 @@ export class FrameDecoder {
       if (chunk.length) this.hold(chunk);
       return [];
     }
-    const data = this.held ? joined([...this.parts, chunk], this.held + chunk.length) : chunk;
+    const data = this.held ? joinBytes([...this.parts, chunk]) : chunk;
     this.parts = [];
     this.held = 0;
     this.needed = HEADER_BYTES;
@@ -191,7 +192,7 @@ export class FrameDecoder {
     this.parts.push(part);
     this.held += part.length;
     if (hadHeader || this.held < HEADER_BYTES) return;
-    const header = joined(this.parts, HEADER_BYTES);
+    const header = joinBytes(this.parts, HEADER_BYTES);
     this.needed = HEADER_BYTES + this.checkHeader(header[0]!, new DataView(header.buffer, header.byteOffset, HEADER_BYTES).getUint32(1));
   }
 
@@ -203,15 +204,3 @@ export class FrameDecoder {
   }
 }
 
-/** The first `size` bytes of `parts` in one buffer. */
-function joined(parts: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    if (at >= size) break;
-    const piece = part.subarray(0, size - at);
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
-}
