@@ -39,8 +39,15 @@ export type ResumeEvents = {
 type Reopen = (from: number) => Promise<Response>;
 
 export class ResumableStream {
-  /** bytes of the run's output received: where a reconnection resumes */
+  /** bytes of the run's output received in whole frames: where a reconnection resumes */
   offset = 0;
+  /**
+   * The output frame under way (it comes in pieces): its wire bytes and
+   * payload bytes received on this connection, and its payload bytes handed
+   * out on any. A reconnection resumes at the frame's start, so what was
+   * handed out of it already is not handed out twice.
+   */
+  private part = { size: 0, received: 0, shown: 0 };
   private ended = false;
   private reopen?: Reopen;
   private windowMs = (DEFAULT_GRACE_SECONDS * 1000) + EXTRA_TRY_MS;
@@ -79,8 +86,8 @@ export class ResumableStream {
       let broke: Error | undefined;
       try {
         for await (const frame of readFrames(response)) {
-          this.count(frame);
-          yield frame;
+          const fresh = this.count(frame);
+          if (fresh) yield fresh;
         }
       } catch (error) {
         // A refusal, or garbage in the stream: nothing a reconnection mends.
@@ -92,13 +99,40 @@ export class ResumableStream {
         return;
       }
       response = await this.reconnect(broke ?? new Error("the stream ended early"));
+      // The new stream starts at the cut frame's start.
+      this.part.size = 0;
+      this.part.received = 0;
     }
   }
 
-  private count(frame: SizedFrame): void {
-    if (SPOOLED_FRAMES.has(frame.type)) this.offset += frame.size;
-    else if (frame.type === Frame.dropped) this.offset += frame.payload.bytes;
-    else if (frame.type === Frame.end || frame.type === Frame.error) this.ended = true;
+  /** Counts `frame` into the offset; what of it to hand out (nothing when all of it was, before a reconnection). */
+  private count(frame: SizedFrame): TypedFrame | undefined {
+    if (SPOOLED_FRAMES.has(frame.type)) {
+      const part = this.part;
+      part.size += frame.size;
+      let fresh: TypedFrame | undefined = frame;
+      if (frame.type === Frame.stdout || frame.type === Frame.stderr) {
+        const seen = Math.max(0, Math.min(frame.payload.length, part.shown - part.received));
+        part.received += frame.payload.length;
+        part.shown = Math.max(part.shown, part.received);
+        if (seen === frame.payload.length && seen > 0) fresh = undefined;
+        else if (seen) fresh = { type: frame.type, payload: frame.payload.subarray(seen) };
+      }
+      if (frame.rest === 0) {
+        this.offset += part.size;
+        this.part = { size: 0, received: 0, shown: 0 };
+      }
+      return fresh;
+    }
+    if (frame.type === Frame.dropped) {
+      this.offset += frame.payload.bytes;
+      // The frame under way was dropped with the rest: what of it was shown is not missing.
+      const shown = this.part.shown;
+      this.part = { size: 0, received: 0, shown: 0 };
+      return shown ? { type: Frame.dropped, payload: { bytes: Math.max(0, frame.payload.bytes - shown) } } : frame;
+    }
+    if (frame.type === Frame.end || frame.type === Frame.error) this.ended = true;
+    return frame;
   }
 
   private async reconnect(cause: Error): Promise<Response> {

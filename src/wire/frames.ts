@@ -134,56 +134,125 @@ export function decodeFrame(frame: DecodedFrame): TypedFrame {
   return { type: frame.type, payload } as TypedFrame;
 }
 
-export type DecoderOptions = { maxPayload?: number; isKnownType?: (type: number) => boolean };
+export type DecoderOptions = {
+  maxPayload?: number;
+  isKnownType?: (type: number) => boolean;
+  /**
+   * Frames of these types are handed out in pieces as their bytes arrive,
+   * never joined (stdout and stderr, which are written out as they come:
+   * joining a frame that spans chunks was a copy and a fresh buffer for
+   * nearly every byte of a fast stream, docs/performance.md "Streaming").
+   */
+  splitTypes?: ReadonlySet<number>;
+};
 
 /**
- * Incremental decoder: push chunks as they arrive, get whole frames back.
- * Throws FrameError on an unknown type or an oversized length (garbage) as
- * soon as a frame's header is in. A frame inside one chunk is a view of it;
- * one that spans chunks is copied once, when its last byte is in (chunks are
- * kept as they came until then: joining them at every push copied a 1 MiB
- * frame eight times over).
+ * A frame or, of a split type, a piece of one: `size` is the bytes of the
+ * stream it took (a split frame's header counts with its first piece), `rest`
+ * the payload bytes of the frame still to come (0: the frame is whole now).
+ */
+export type DecodedPiece = DecodedFrame & { size: number; rest: number };
+
+/**
+ * Incremental decoder: push chunks as they arrive, get whole frames back (and
+ * pieces of the `splitTypes`). Throws FrameError on an unknown type or an
+ * oversized length (garbage) as soon as a frame's header is in. A frame
+ * inside one chunk is a view of it; one that spans chunks is copied once,
+ * when its last byte is in (chunks are kept as they came until then), unless
+ * its type is split: each piece is then a view of its chunk.
  */
 export class FrameDecoder {
-  /** the bytes of the frame under way (and any after it), as they came */
+  /** the bytes of the frame under way, as they came */
   private parts: Uint8Array[] = [];
   private held = 0;
   /** bytes the frame under way needs in all: its header until that is in */
   private needed = HEADER_BYTES;
+  /** a split frame under way: its type, the payload bytes still to come, the header bytes its next piece counts */
+  private piece?: { type: number; rest: number; header: number };
   private readonly maxPayload: number;
   private readonly isKnownType: (type: number) => boolean;
+  private readonly splitTypes: ReadonlySet<number>;
 
   constructor(options: DecoderOptions = {}) {
     this.maxPayload = options.maxPayload ?? MAX_PAYLOAD;
     this.isKnownType = options.isKnownType ?? ((type) => knownTypes.has(type));
+    this.splitTypes = options.splitTypes ?? new Set();
   }
 
-  /** Bytes received that do not yet make a whole frame. */
+  /** Bytes received that are not handed out yet (the part of a frame that is still held). */
   get pending(): number {
     return this.held;
   }
 
-  push(chunk: Uint8Array): DecodedFrame[] {
-    if (this.held + chunk.length < this.needed) {
-      if (chunk.length) this.hold(chunk);
-      return [];
+  push(chunk: Uint8Array): DecodedPiece[] {
+    const frames: DecodedPiece[] = [];
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.piece) at += this.givePiece(chunk.subarray(at), frames);
+      else if (this.held) at += this.fillHeld(chunk.subarray(at), frames);
+      else at += this.cutWhole(chunk.subarray(at), frames);
     }
-    const data = this.held ? joinBytes([...this.parts, chunk]) : chunk;
-    this.parts = [];
-    this.held = 0;
-    this.needed = HEADER_BYTES;
-    const frames: DecodedFrame[] = [];
+    return frames;
+  }
+
+  /** The next piece of the split frame under way, from the start of `data`; the bytes it took. */
+  private givePiece(data: Uint8Array, frames: DecodedPiece[]): number {
+    const piece = this.piece!;
+    const take = Math.min(piece.rest, data.length);
+    piece.rest -= take;
+    frames.push({ type: piece.type, payload: data.subarray(0, take), size: piece.header + take, rest: piece.rest });
+    piece.header = 0;
+    if (piece.rest === 0) this.piece = undefined;
+    return take;
+  }
+
+  /** Adds to the held frame what it still needs of `data`, handing it out once whole; the bytes it took. */
+  private fillHeld(data: Uint8Array, frames: DecodedPiece[]): number {
+    const take = Math.min(this.needed - this.held, data.length);
+    this.hold(data.subarray(0, take));
+    if (this.held < HEADER_BYTES) return take;
+    if (this.held === this.needed) {
+      const frame = this.parts.length === 1 ? this.parts[0]! : joinBytes(this.parts, this.held);
+      this.release();
+      frames.push({ type: frame[0]!, payload: frame.subarray(HEADER_BYTES), size: frame.length, rest: 0 });
+    } else if (this.splitTypes.has(this.parts[0]![0]!)) this.startPiece(frames);
+    return take;
+  }
+
+  /** Whole frames at the start of `data` as views; a partial one at its end is held (or, split, begun). Takes all of `data`. */
+  private cutWhole(data: Uint8Array, frames: DecodedPiece[]): number {
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     let offset = 0;
     while (data.length - offset >= HEADER_BYTES) {
-      const length = this.checkHeader(data[offset]!, view.getUint32(offset + 1));
+      const type = data[offset]!;
+      const length = this.checkHeader(type, view.getUint32(offset + 1));
       if (data.length - offset - HEADER_BYTES < length) break;
       // A view, not a copy: chunks are never reused, and copying halves the throughput.
-      frames.push({ type: data[offset]!, payload: data.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length) });
+      frames.push({ type, payload: data.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length), size: HEADER_BYTES + length, rest: 0 });
       offset += HEADER_BYTES + length;
     }
-    if (offset < data.length) this.hold(data.subarray(offset));
-    return frames;
+    if (offset < data.length) {
+      this.hold(data.subarray(offset));
+      if (this.held >= HEADER_BYTES && this.splitTypes.has(data[offset]!)) this.startPiece(frames);
+    }
+    return data.length;
+  }
+
+  /** The held bytes of a split frame (its header, maybe payload) become its first pieces; the rest comes by givePiece. */
+  private startPiece(frames: DecodedPiece[]): void {
+    const type = this.parts[0]![0]!;
+    const piece = (this.piece = { type, rest: this.needed - this.held, header: HEADER_BYTES });
+    let skip = HEADER_BYTES;
+    let heldPayload = this.held - HEADER_BYTES;
+    for (const part of this.parts) {
+      const payload = part.subarray(Math.min(skip, part.length));
+      skip -= part.length - payload.length;
+      if (!payload.length) continue;
+      heldPayload -= payload.length;
+      frames.push({ type, payload, size: piece.header + payload.length, rest: piece.rest + heldPayload });
+      piece.header = 0;
+    }
+    this.release();
   }
 
   /** Keeps a partial frame's bytes; once its header is in, checks it and how much the frame needs. */
@@ -192,8 +261,15 @@ export class FrameDecoder {
     this.parts.push(part);
     this.held += part.length;
     if (hadHeader || this.held < HEADER_BYTES) return;
-    const header = joinBytes(this.parts, HEADER_BYTES);
+    const header = this.parts.length === 1 ? part : joinBytes(this.parts, HEADER_BYTES);
     this.needed = HEADER_BYTES + this.checkHeader(header[0]!, new DataView(header.buffer, header.byteOffset, HEADER_BYTES).getUint32(1));
+  }
+
+  /** Forgets the held frame: it was handed out. */
+  private release(): void {
+    this.parts = [];
+    this.held = 0;
+    this.needed = HEADER_BYTES;
   }
 
   /** A frame header's payload length; throws on garbage. */

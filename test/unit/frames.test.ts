@@ -96,6 +96,71 @@ describe("frame codec", () => {
     expect(decoder.pending).toBe(0);
   });
 
+  describe("split types: output frames handed out in pieces as they arrive (docs/performance.md \"Streaming\")", () => {
+    const split = () => new FrameDecoder({ splitTypes: new Set([Frame.stdout, Frame.stderr]) });
+    /** Pushes `stream` cut at `cuts`; the pieces, and each frame's payload put back together. */
+    function decodeCut(stream: Uint8Array, cuts: number[]) {
+      const decoder = split();
+      const pieces = [];
+      let at = 0;
+      for (const cut of [...cuts, stream.length]) {
+        const chunk = stream.slice(at, cut); // a buffer of its own, as a fetch chunk is
+        for (const piece of decoder.push(chunk)) pieces.push({ ...piece, chunk });
+        at = cut;
+      }
+      const frames: { type: number; text: string }[] = [];
+      let open: { type: number; parts: Uint8Array[] } | undefined;
+      for (const piece of pieces) {
+        open ??= { type: piece.type, parts: [] };
+        expect(piece.type).toBe(open.type);
+        open.parts.push(piece.payload);
+        if (piece.rest === 0) {
+          frames.push({ type: open.type, text: text(concat(...open.parts)) });
+          open = undefined;
+        }
+      }
+      return { pieces, frames, decoder, open };
+    }
+
+    const stream = concat(encodeFrame(Frame.stdout, bytes("hello")), encodeFrame(Frame.record, bytes("\x03{}")), encodeFrame(Frame.stderr, bytes("")), encodeFrame(Frame.stderr, bytes("world!")), encodeJsonFrame(Frame.exit, exit));
+    const whole = [
+      { type: Frame.stdout, text: "hello" },
+      { type: Frame.record, text: "\x03{}" },
+      { type: Frame.stderr, text: "" },
+      { type: Frame.stderr, text: "world!" },
+      { type: Frame.exit, text: JSON.stringify(exit) },
+    ];
+
+    test("cut at every pair of byte boundaries: every byte once, in order; the sizes add up to the stream; other types whole", () => {
+      for (let a = 0; a <= stream.length; a++)
+        for (let b = a; b <= stream.length; b++) {
+          const { pieces, frames, decoder, open } = decodeCut(stream, [a, b]);
+          expect(frames).toEqual(whole);
+          expect(open).toBeUndefined();
+          expect(decoder.pending).toBe(0);
+          expect(pieces.reduce((sum, piece) => sum + piece.size, 0)).toBe(stream.length);
+          for (const piece of pieces) if (piece.type !== Frame.stdout && piece.type !== Frame.stderr) expect(piece.rest).toBe(0);
+          // rest counts down: each piece's rest is the next piece's rest plus its payload
+          for (const [i, piece] of pieces.entries()) if (piece.rest > 0) expect(pieces[i + 1]!.rest).toBe(piece.rest - pieces[i + 1]!.payload.length);
+        }
+    });
+
+    test("a 1 MiB stdout frame in 64 KiB chunks: views of the chunks, never a copy; nothing held but a header", () => {
+      const payload = new Uint8Array(1024 * 1024).map((_, i) => (i * 7) % 251);
+      const frame = encodeFrame(Frame.stdout, payload);
+      const { pieces, decoder } = decodeCut(frame, Array.from({ length: 16 }, (_, i) => (i + 1) * 65_536 - 2));
+      expect(pieces.length).toBe(17);
+      for (const piece of pieces) expect(piece.payload.buffer).toBe(piece.chunk.buffer);
+      expect(concat(...pieces.map((p) => p.payload))).toEqual(payload);
+      expect(decoder.pending).toBe(0);
+      const first = split();
+      expect(first.push(frame.subarray(0, 3))).toEqual([]);
+      expect(first.pending).toBe(3);
+      expect(first.push(frame.subarray(3, 10)).map((p) => [p.size, p.rest])).toEqual([[10, payload.length - 5]]);
+      expect(first.pending).toBe(0);
+    });
+  });
+
   test("a garbage header cut across chunks is refused as soon as its five bytes are in", () => {
     const decoder = new FrameDecoder();
     expect(decoder.push(new Uint8Array([Frame.stdout, 0x7f]))).toEqual([]);

@@ -79,3 +79,30 @@ test("a stream that ends before `started` is not resumed: it ends there, as befo
   expect(frames.map((f) => f.type)).toEqual([Frame.stdout]);
   expect(resumes).toHaveLength(0);
 });
+
+test("a break inside an output frame: its first part is shown at once, and after the resume (at the frame's start) only the rest", async () => {
+  const a = encodeFrame(Frame.stdout, text("a"));
+  const cut = encodeFrame(Frame.stdout, text("0123456789"));
+  const { box, resumes } = serve([encodeJsonFrame(Frame.started, started), a, cut.subarray(0, 10)], () =>
+    new Response(Buffer.concat([cut, encodeJsonFrame(Frame.exit, exit), encodeJsonFrame(Frame.end, { released: true })])),
+  );
+  const stream = new ResumableStream(box);
+  const frames = await collect(stream, await fetch(box.address));
+  expect(resumes).toEqual([{ generation: 7, from: a.length }]);
+  const output = frames.filter((f) => f.type === Frame.stdout).map((f) => new TextDecoder().decode(f.payload as Uint8Array));
+  expect(output.join("")).toBe("a0123456789");
+  expect(output).toContain("01234");
+  expect(stream.offset).toBe(a.length + cut.length + encodeJsonFrame(Frame.exit, exit).length);
+});
+
+test("a break inside an output frame that the box then dropped: the dropped count leaves out what was shown of it", async () => {
+  const cut = encodeFrame(Frame.stdout, text("0123456789"));
+  const { box } = serve([encodeJsonFrame(Frame.started, started), cut.subarray(0, 10)], () =>
+    new Response(Buffer.concat([encodeJsonFrame(Frame.dropped, { bytes: 1000 }), encodeFrame(Frame.stdout, text("z")), encodeJsonFrame(Frame.exit, exit), encodeJsonFrame(Frame.end, { released: true })])),
+  );
+  const stream = new ResumableStream(box);
+  const frames = await collect(stream, await fetch(box.address));
+  expect(frames.filter((f) => f.type === Frame.stdout).map((f) => new TextDecoder().decode(f.payload as Uint8Array))).toEqual(["01234", "z"]);
+  expect(frames.find((f) => f.type === Frame.dropped)?.payload).toEqual({ bytes: 995 });
+  expect(stream.offset).toBe(1000 + encodeFrame(Frame.stdout, text("z")).length + encodeJsonFrame(Frame.exit, exit).length);
+});
