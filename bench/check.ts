@@ -46,7 +46,7 @@ import {
 import { argValue, median, timeAll, type Command } from "./lib.ts";
 import { fastReaderLine, overheadLine, stalledLine, startupLines, streamLines } from "./targets.ts";
 import { measureWarm, warmLines } from "./warm.ts";
-import { floorLine, measureFloor, measureStreamFloor, streamFloorLine } from "./floor.ts";
+import { floorLine, measureFloor, streamFloorCommands, streamFloorLine } from "./floor.ts";
 
 const runs = Number(argValue("--runs") ?? 30);
 const streamRuns = Number(argValue("--stream-runs") ?? 3);
@@ -129,6 +129,8 @@ async function streaming(work: string, agent: BenchAgent, kegEnv: Record<string,
       { label: "ssh aes128-gcm", cmd: ["ssh", ...sshd.base, "-c", "aes128-gcm@openssh.com", "127.0.0.1", produce.join(" ")], env: sshd.env(true) },
     );
   }
+  const floors = commands.length;
+  commands.push(...streamFloorCommands(GiB, tempDir("keg-bench-floor-")));
   const samples = commands.map(() => [] as number[]);
   let agentMax = 0;
   for (let round = 0; round < streamRuns; round++) {
@@ -144,8 +146,9 @@ async function streaming(work: string, agent: BenchAgent, kegEnv: Record<string,
   await Bun.sleep(1000);
   const agentAfter = rssKiB(agent.pid) ?? 0;
   const rate = (list: number[]) => GiB / MB / (median(list) / 1000);
-  const [kegRate, defaultRate, aesRate] = samples.map(rate);
-  print([...streamLines(kegRate!, defaultRate, aesRate, streamRuns), streamFloorLine(measureStreamFloor(GiB, streamRuns), kegRate!), fastReaderLine(agentAfter, agentMax)]);
+  const [kegRate, defaultRate, aesRate] = samples.slice(0, floors).map(rate);
+  const [copiesRate, spooledRate] = samples.slice(floors).map(rate);
+  print([...streamLines(kegRate!, defaultRate, aesRate, streamRuns), streamFloorLine(copiesRate!, spooledRate!, kegRate!), fastReaderLine(agentAfter, agentMax)]);
 }
 
 // ---- 4. locks ---------------------------------------------------------------------

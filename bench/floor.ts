@@ -9,7 +9,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { benchEnv, onCleanup, stopProcess, tempDir } from "./harness.ts";
+import { benchEnv, onCleanup, stopProcess, tempDir, type StreamCommand } from "./harness.ts";
 import { median, ms, timeAll, type Summary } from "./lib.ts";
 
 const CLIENT = `const answer = await fetch(process.argv[2], { method: "POST", body: "x" });\nawait answer.text();\nprocess.exit(0);\n`;
@@ -58,20 +58,21 @@ export function floorLine(floor: Floor): string {
 }
 
 /**
- * The streaming floor: 1 GiB through as many processes as keg's path has
- * (the script, its supervisor, the agent, keg), with `cat`s doing nothing
- * but the copy: what four processes passing bytes through pipes do here.
+ * The streaming floors: 1 GiB through as many processes as keg's path has
+ * (the script, its supervisor, the agent, keg), with `cat`s doing nothing but
+ * the copy, and the same with the second one also writing every byte to a
+ * file, as the supervisor writes the spool the SPEC asks for (`tee FILE`;
+ * the file is deleted after each run, as the bench drops finished spools).
+ * Timed in the same loop as keg and ssh (docs/performance.md "Streaming").
  */
-export function measureStreamFloor(bytes: number, runs: number): number {
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const started = performance.now();
-    const chain = Bun.spawnSync(["sh", "-c", `head -c ${bytes} /dev/zero | cat | cat | cat > /dev/null`], { env: benchEnv(), stdout: "ignore", stderr: "pipe" });
-    if (chain.exitCode !== 0) throw new Error(`bench floor: the pipe chain failed: ${chain.stderr.toString().trim()}`);
-    samples.push(performance.now() - started);
-  }
-  return bytes / 1e6 / (median(samples) / 1000);
+export function streamFloorCommands(bytes: number, dir: string): StreamCommand[] {
+  const spool = join(dir, "floor-spool");
+  return [
+    { label: "floor: four copies", cmd: ["sh", "-c", `head -c ${bytes} /dev/zero | cat | cat | cat > /dev/null`], env: benchEnv() },
+    { label: "floor: four copies and a spool file", cmd: ["sh", "-c", `head -c ${bytes} /dev/zero | tee ${spool} | cat | cat > /dev/null; rm -f ${spool}`], env: benchEnv() },
+  ];
 }
 
-export const streamFloorLine = (rate: number, kegRate: number) =>
-  `floor (not a target): 1 GiB through head | cat | cat | cat (four processes, a copy each, no spool, no HTTP) ${rate.toFixed(0)} MB/s; keg ${kegRate.toFixed(0)} MB/s`;
+export const streamFloorLine = (copies: number, spooled: number, kegRate: number) =>
+  `floor (not a target): 1 GiB through head | cat | cat | cat (four processes, a copy each, no spool, no HTTP) ${copies.toFixed(0)} MB/s; ` +
+  `through head | tee FILE | cat | cat (the same with every byte also written to a file, as keg's spool is) ${spooled.toFixed(0)} MB/s; keg ${kegRate.toFixed(0)} MB/s`;

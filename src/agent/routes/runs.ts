@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { KegError } from "../../errors.ts";
 import type { Grant, LockStore } from "../../lock/store.ts";
 import type { WaitLine } from "../../lock/wait-line.ts";
-import { disableIdleTimeout } from "../../platform/index.ts";
+import { disableIdleTimeout, responseCopiesChunks } from "../../platform/index.ts";
 import type { RunInfo, RunSpec, StartedInfo } from "../../wire/api.ts";
 import { encodeJsonFrame, Frame } from "../../wire/frames.ts";
 import { EmptyRequestSchema, HeartbeatRequestSchema, KillRequestSchema, OutputQuerySchema, ResumeRequestSchema, RunIdParamSchema } from "../../wire/schemas.ts";
@@ -101,12 +101,21 @@ function resumeOffset(live: LiveRun, from: number): number {
 }
 
 /**
+ * Whether the spool reader of this request's answer may refill one buffer:
+ * only when the server copies each chunk before it pulls the next (Bun's
+ * listener, not Deno's, nor an in-process `app.request`). A new buffer per
+ * read left 1 GiB of 256 KiB buffers to the collector, fresh memory for each
+ * (docs/performance.md "Memory and streaming").
+ */
+const reusesBuffer = (server: unknown) => responseCopiesChunks && server !== undefined;
+
+/**
  * A run's frames from `from`, live until its exit frame; then nothing more.
  * A keepalive goes first: a client following a silent run gets its answer at
  * once, not after `--keepalive` seconds (it gives up waiting for one sooner).
  */
-async function* outputFrames(live: LiveRun, runs: RunManager, keepaliveMs: number, from = 0): AsyncGenerator<Uint8Array> {
-  const reader = new SpoolReader(runPaths(live.dir).spool, from);
+async function* outputFrames(live: LiveRun, runs: RunManager, keepaliveMs: number, from: number, reuseBuffer: boolean): AsyncGenerator<Uint8Array> {
+  const reader = new SpoolReader(runPaths(live.dir).spool, from, { reuseBuffer });
   try {
     yield encodeJsonFrame(Frame.keepalive, {});
     yield* spooledFrames(reader, live, runs, keepaliveMs);
@@ -197,7 +206,7 @@ export function runRoutes(deps: RunDeps) {
   }
 
   /** The attached cycle: started, output, exit, downloads, then the end once the lock is released. */
-  async function* cycle(live: LiveRun, spec: RunSpec, grant: Grant) {
+  async function* cycle(live: LiveRun, spec: RunSpec, grant: Grant, reuseBuffer: boolean) {
     const started: StartedInfo = {
       id: live.id,
       generation: grant.generation,
@@ -206,12 +215,12 @@ export function runRoutes(deps: RunDeps) {
       reconnect_grace: config.reconnectGraceSeconds,
     };
     yield encodeJsonFrame(Frame.started, started);
-    yield* restOfCycle(live, spec.downloads, grant, 0);
+    yield* restOfCycle(live, spec.downloads, grant, 0, reuseBuffer);
   }
 
   /** The cycle after `started`, from output offset `from`: what a resuming client gets too. */
-  async function* restOfCycle(live: LiveRun, downloads: string[], grant: Grant, from: number) {
-    yield* outputFrames(live, runs, keepaliveMs, from);
+  async function* restOfCycle(live: LiveRun, downloads: string[], grant: Grant, from: number, reuseBuffer: boolean) {
+    yield* outputFrames(live, runs, keepaliveMs, from, reuseBuffer);
     const work = runPaths(live.dir).work;
     for (const wanted of downloads) yield* downloadFrames(work, wanted, () => cycles.mayDownload(live.id, grant));
     const released = await runs.finishCycle(live);
@@ -248,7 +257,7 @@ export function runRoutes(deps: RunDeps) {
       // A client that left during the upload or unpacking aborted before this listener existed.
       if (signal.aborted) cycles.abandonNow(id);
       else signal.addEventListener("abort", gone);
-      return new Response(frameStream(cycle(live, spec, grant), gone), { headers: frameHeaders });
+      return new Response(frameStream(cycle(live, spec, grant, reusesBuffer(c.env?.server)), gone), { headers: frameHeaders });
     }
 
     // --wait: the upload comes first, then the run queues for the box. A run that may
@@ -298,7 +307,7 @@ export function runRoutes(deps: RunDeps) {
       if (signal.aborted) cycles.abandonNow(id);
       else signal.addEventListener("abort", gone);
       if (spec.detach) yield encodeJsonFrame(Frame.result, { id });
-      else yield* cycle(live, spec, grant);
+      else yield* cycle(live, spec, grant, reusesBuffer(c.env?.server));
     }
     return new Response(frameStream(waitThenRun(), gone), { headers: frameHeaders });
   });
@@ -343,7 +352,7 @@ export function runRoutes(deps: RunDeps) {
     const from = resumeOffset(live, c.req.valid("query").from);
     disableIdleTimeout(c.env?.server, c.req.raw);
     async function* follow() {
-      yield* outputFrames(live!, runs, keepaliveMs, from);
+      yield* outputFrames(live!, runs, keepaliveMs, from, reusesBuffer(c.env?.server));
       yield encodeJsonFrame(Frame.end, { released: false });
     }
     return new Response(frameStream(follow()), { headers: frameHeaders });
@@ -366,7 +375,7 @@ export function runRoutes(deps: RunDeps) {
       const { released, downloads, grant } = resumed.over;
       // The cycle ended while the client was away (maybe before its downloads reached it): they go again.
       const replay = async function* () {
-        yield* outputFrames(live, runs, keepaliveMs, offset);
+        yield* outputFrames(live, runs, keepaliveMs, offset, reusesBuffer(c.env?.server));
         const own = await released;
         const work = runPaths(live.dir).work;
         for (const wanted of downloads) yield* downloadFrames(work, wanted, () => grant.forced || own);
@@ -376,7 +385,7 @@ export function runRoutes(deps: RunDeps) {
     }
     const { open, leave } = resumed;
     c.req.raw.signal.addEventListener("abort", leave);
-    return new Response(frameStream(restOfCycle(live, open.downloads, open.grant, offset), leave), { headers: frameHeaders });
+    return new Response(frameStream(restOfCycle(live, open.downloads, open.grant, offset, reusesBuffer(c.env?.server)), leave), { headers: frameHeaders });
   });
 
   app.post("/:id/heartbeat", runId, smallJsonBody, valid("json", HeartbeatRequestSchema), (c) => {

@@ -1,0 +1,86 @@
+/**
+ * On the compiled binaries with real Python: what a script writes reaches
+ * keg's stdout byte for byte, whether keg reads at once, stops for a while
+ * or reads slowly. The bytes are all different (a chain of sha256 digests),
+ * so a buffer refilled too soon anywhere on the way (the agent's spool
+ * reader refills one per answer, docs/performance.md "Memory and
+ * streaming"; keg hands output out in pieces of what arrived) shows as a
+ * wrong checksum, where output of one repeated byte would not.
+ */
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { realPython, runBox } from "../../helpers/run.ts";
+import { tempDir } from "../../helpers/tmp.ts";
+import { until } from "../../helpers/until.ts";
+
+setDefaultTimeout(90_000);
+
+const MIB = 24;
+
+/** Writes MIB MiB of chained sha256 digests in writes of odd sizes; with a gate folder, waits for its `go` first. */
+const chain = `
+import hashlib, os, sys
+gate = sys.argv[1] if len(sys.argv) > 1 else None
+if gate:
+    open(os.path.join(gate, 'ready'), 'w').close()
+    while not os.path.exists(os.path.join(gate, 'go')):
+        pass
+digest = b'keg'
+block = bytearray()
+sizes = [65536, 1, 300000, 7, 4096, 131071]
+written = 0
+i = 0
+while written < ${MIB} * 1024 * 1024:
+    while len(block) < 300000:
+        digest = hashlib.sha256(digest).digest()
+        block += digest
+    size = min(sizes[i % len(sizes)], ${MIB} * 1024 * 1024 - written)
+    piece = bytes(block[:size])
+    while piece:
+        piece = piece[os.write(1, piece):]
+    del block[:size]
+    written += size
+    i += 1
+`;
+
+const sha256 = (data: Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
+
+/** The script's bytes, run locally: what keg must deliver. */
+function expected(script: string): string {
+  const local = Bun.spawnSync([realPython(), script], { stdout: "pipe", stderr: "inherit" });
+  expect(local.exitCode).toBe(0);
+  return sha256(local.stdout);
+}
+
+test("every byte of varied output arrives as written: read at once, after a stop of keg, and by a slow reader", async () => {
+  await using box = await runBox({ "chain.py": chain }, { args: ["--log-limit", "256"] });
+  const want = expected(box.dir.join("chain.py"));
+
+  const atOnce = box.spawn(["python", "run", "chain.py"]);
+  const [atOnceOut, atOnceCode] = await Promise.all([new Response(atOnce.stdout as ReadableStream).bytes(), atOnce.exited]);
+  expect({ code: atOnceCode, bytes: atOnceOut.length, sha: sha256(atOnceOut) }).toEqual({ code: 0, bytes: MIB * 1024 * 1024, sha: want });
+
+  // keg stopped while the script writes it all: the agent reads the spool in its own time.
+  using gate = tempDir("keg-gate-");
+  const stopped = box.spawn(["python", "run", "chain.py", gate.path]);
+  await until(() => existsSync(gate.join("ready")), { deadlineMs: 15_000, what: "the script to start" });
+  stopped.kill("SIGSTOP");
+  await Bun.write(gate.join("go"), "");
+  await until(() => (box.agent.output().match(/event=run-ended/g) ?? []).length >= 2, { deadlineMs: 30_000, what: "the run to end while keg is stopped" });
+  stopped.kill("SIGCONT");
+  const [stoppedOut, stoppedCode] = await Promise.all([new Response(stopped.stdout as ReadableStream).bytes(), stopped.exited]);
+  expect({ code: stoppedCode, sha: sha256(stoppedOut) }).toEqual({ code: 0, sha: want });
+
+  // A reader that takes 16 KiB at a time with a pause: keg, and the agent behind it, wait on it.
+  const slow = box.spawn(["python", "run", "chain.py"]);
+  const reader = (slow.stdout as ReadableStream<Uint8Array>).getReader();
+  const hasher = new Bun.CryptoHasher("sha256");
+  let chunks = 0;
+  for (;;) {
+    const next = await reader.read();
+    if (next.done) break;
+    hasher.update(next.value);
+    if (++chunks % 64 === 0) await Bun.sleep(5);
+  }
+  expect({ code: await slow.exited, sha: hasher.digest("hex") }).toEqual({ code: 0, sha: want });
+});
