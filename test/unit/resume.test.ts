@@ -106,3 +106,17 @@ test("a break inside an output frame that the box then dropped: the dropped coun
   expect(frames.find((f) => f.type === Frame.dropped)?.payload).toEqual({ bytes: 995 });
   expect(stream.offset).toBe(1000 + encodeFrame(Frame.stdout, text("z")).length + encodeJsonFrame(Frame.exit, exit).length);
 });
+
+test("two breaks inside the same output frame, the second before the resumed stream got back to what was shown: still every byte once", async () => {
+  const cut = encodeFrame(Frame.stdout, text("0123456789"));
+  let resumes = 0;
+  const { box } = serve([encodeJsonFrame(Frame.started, started), cut.subarray(0, 11)], () => {
+    resumes++;
+    // The first resume breaks after 3 of the 6 payload bytes already shown; the second goes on to the end.
+    if (resumes === 1) return new Response(Buffer.from(cut.subarray(0, 8)));
+    return new Response(Buffer.concat([cut, encodeJsonFrame(Frame.exit, exit), encodeJsonFrame(Frame.end, { released: true })]));
+  });
+  const frames = await collect(new ResumableStream(box), await fetch(box.address));
+  expect(resumes).toBe(2);
+  expect(frames.filter((f) => f.type === Frame.stdout).map((f) => new TextDecoder().decode(f.payload as Uint8Array)).join("")).toBe("0123456789");
+});
