@@ -10,7 +10,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { benchEnv, onCleanup, stopProcess, tempDir, type StreamCommand } from "./harness.ts";
-import { median, ms, timeAll, type Summary } from "./lib.ts";
+import { ms, timeAll, type Summary } from "./lib.ts";
 
 const CLIENT = `const answer = await fetch(process.argv[2], { method: "POST", body: "x" });\nawait answer.text();\nprocess.exit(0);\n`;
 const HELLO = `process.exit(0);\n`;

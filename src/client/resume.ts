@@ -47,7 +47,7 @@ export class ResumableStream {
    * out on any. A reconnection resumes at the frame's start, so what was
    * handed out of it already is not handed out twice.
    */
-  private part = { size: 0, received: 0, shown: 0 };
+  private readonly part = { size: 0, received: 0, shown: 0 };
   private ended = false;
   private reopen?: Reopen;
   private windowMs = (DEFAULT_GRACE_SECONDS * 1000) + EXTRA_TRY_MS;
@@ -99,9 +99,8 @@ export class ResumableStream {
         return;
       }
       response = await this.reconnect(broke ?? new Error("the stream ended early"));
-      // The new stream starts at the cut frame's start.
-      this.part.size = 0;
-      this.part.received = 0;
+      // The new stream starts at the cut frame's start: what of it was shown stays counted.
+      this.startPart(this.part.shown);
     }
   }
 
@@ -120,7 +119,7 @@ export class ResumableStream {
       }
       if (frame.rest === 0) {
         this.offset += part.size;
-        this.part = { size: 0, received: 0, shown: 0 };
+        this.startPart(0);
       }
       return fresh;
     }
@@ -128,11 +127,18 @@ export class ResumableStream {
       this.offset += frame.payload.bytes;
       // The frame under way was dropped with the rest: what of it was shown is not missing.
       const shown = this.part.shown;
-      this.part = { size: 0, received: 0, shown: 0 };
+      this.startPart(0);
       return shown ? { type: Frame.dropped, payload: { bytes: Math.max(0, frame.payload.bytes - shown) } } : frame;
     }
     if (frame.type === Frame.end || frame.type === Frame.error) this.ended = true;
     return frame;
+  }
+
+  /** The next bytes received begin an output frame, `shown` bytes of whose payload were already handed out. */
+  private startPart(shown: number): void {
+    this.part.size = 0;
+    this.part.received = 0;
+    this.part.shown = shown;
   }
 
   private async reconnect(cause: Error): Promise<Response> {

@@ -210,12 +210,12 @@ export class FrameDecoder {
   private fillHeld(data: Uint8Array, frames: DecodedPiece[]): number {
     const take = Math.min(this.needed - this.held, data.length);
     this.hold(data.subarray(0, take));
-    if (this.held < HEADER_BYTES) return take;
-    if (this.held === this.needed) {
-      const frame = this.parts.length === 1 ? this.parts[0]! : joinBytes(this.parts, this.held);
+    if (this.held >= HEADER_BYTES && this.held === this.needed) {
+      // Held from an earlier chunk and completed by this one: at least two parts.
+      const frame = joinBytes(this.parts, this.held);
       this.release();
       frames.push({ type: frame[0]!, payload: frame.subarray(HEADER_BYTES), size: frame.length, rest: 0 });
-    } else if (this.splitTypes.has(this.parts[0]![0]!)) this.startPiece(frames);
+    } else this.startPieceIfSplit(frames);
     return take;
   }
 
@@ -233,13 +233,17 @@ export class FrameDecoder {
     }
     if (offset < data.length) {
       this.hold(data.subarray(offset));
-      if (this.held >= HEADER_BYTES && this.splitTypes.has(data[offset]!)) this.startPiece(frames);
+      this.startPieceIfSplit(frames);
     }
     return data.length;
   }
 
-  /** The held bytes of a split frame (its header, maybe payload) become its first pieces; the rest comes by givePiece. */
-  private startPiece(frames: DecodedPiece[]): void {
+  /**
+   * A held frame of a split type whose header is in: its held bytes (the
+   * header, maybe payload) become its first pieces; the rest comes by givePiece.
+   */
+  private startPieceIfSplit(frames: DecodedPiece[]): void {
+    if (this.held < HEADER_BYTES || !this.splitTypes.has(this.parts[0]![0]!)) return;
     const type = this.parts[0]![0]!;
     const piece = (this.piece = { type, rest: this.needed - this.held, header: HEADER_BYTES });
     let skip = HEADER_BYTES;

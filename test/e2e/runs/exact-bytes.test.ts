@@ -19,12 +19,12 @@ const MIB = 24;
 
 /** Writes MIB MiB of chained sha256 digests in writes of odd sizes; with a gate folder, waits for its `go` first. */
 const chain = `
-import hashlib, os, sys
+import hashlib, os, sys, time
 gate = sys.argv[1] if len(sys.argv) > 1 else None
 if gate:
     open(os.path.join(gate, 'ready'), 'w').close()
     while not os.path.exists(os.path.join(gate, 'go')):
-        pass
+        time.sleep(0.005)
 digest = b'keg'
 block = bytearray()
 sizes = [65536, 1, 300000, 7, 4096, 131071]
