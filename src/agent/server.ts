@@ -119,12 +119,16 @@ export function startAgent(state: State, config: AgentConfig, hooks: AgentHooks 
   };
 }
 
-/** The socket `keg-agent users` asks while this agent serves; without it (Deno) they write the state themselves. */
+/**
+ * The socket `keg-agent users` asks while this agent serves. Without it they
+ * cannot change the state until the agent stops (one writer at a time:
+ * src/agent/serve-claim.ts), which the log says.
+ */
 function serveUsersIfPossible(state: State, stateDir: string): { close(): void } | undefined {
   try {
     return serveUsers(state, stateDir);
   } catch (error) {
-    logEvent("warning", { message: `keg-agent users will write the state beside this agent: ${describeError(error)}` });
+    logEvent("warning", { message: `keg-agent users cannot reach this agent, so it cannot change users while it runs: ${describeError(error)}` });
     return undefined;
   }
 }

@@ -1,18 +1,21 @@
 /**
  * `keg-agent users` beside a serving agent (docs/cli.md "keg-agent users"):
- * while `serve` runs, it is the only process that writes its state (two
- * processes writing one LMDB environment broke commits: docs/development.md
- * "LMDB"), so `users add`, `list` and `remove` ask it over a Unix socket in
- * the state dir, which is its owner's alone (docs/security.md). With no
- * agent serving they write the state themselves.
+ * one process at a time writes a state dir (two processes writing one LMDB
+ * environment broke commits: docs/development.md "LMDB"), so while `serve`
+ * runs, `users add`, `list` and `remove` ask it over a Unix socket in the
+ * state dir, which is its owner's alone (docs/security.md). With no agent
+ * serving they claim the state and write it themselves (src/agent/serve-claim.ts).
  * @module
  */
 import { chmodSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { KegError, type ErrorCode } from "../errors.ts";
 import { connectUnix, serveUnixLines } from "../platform/index.ts";
+import { info } from "../log.ts";
+import { sleep } from "../sleep.ts";
 import { describeError, logEvent } from "./log.ts";
-import type { State } from "./state.ts";
+import { claimUsersWrite, servingAgentOf } from "./serve-claim.ts";
+import { openState, type State } from "./state.ts";
 import { addUser, listUsers, removeUser, validateUserName } from "./users.ts";
 
 export type UsersRequest = { op: "add"; name: string } | { op: "remove"; name: string } | { op: "list" };
@@ -23,6 +26,9 @@ export type UsersAnswer = UsersAnswers[keyof UsersAnswers] | { error: { code: Er
 /** A request line is small (a name is at most 64 characters); an answer comes within this or the agent is not there. */
 const MAX_REQUEST_BYTES = 4096;
 const ANSWER_MS = 10_000;
+/** An agent starting opens its socket within this; it is asked again meanwhile. */
+const SOCKET_WAIT_MS = 10_000;
+const SOCKET_POLL_MS = 20;
 /** `users list` of many users: still a bounded answer. */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
@@ -83,16 +89,16 @@ export function serveUsers(state: State, stateDir: string): { close(): void } {
   };
 }
 
-/** The command's side: the serving agent's answer, or undefined when no agent listens (then the caller writes the state). */
-export async function askServingAgent(stateDir: string, request: UsersRequest): Promise<UsersAnswer | undefined> {
+/** The command's side: the serving agent's answer; "absent" when nothing listens, "cut" when the connection ended without an answer. */
+async function askServingAgent(stateDir: string, request: UsersRequest): Promise<UsersAnswer | "absent" | "cut"> {
   let connection;
   try {
     connection = await connectUnix(usersSocketPath(stateDir));
   } catch {
-    return undefined;
+    return "absent";
   }
   const socket = connection;
-  return new Promise<UsersAnswer>((resolve, reject) => {
+  return new Promise<UsersAnswer | "cut">((resolve, reject) => {
     const decoder = new TextDecoder();
     let text = "";
     const timer = setTimeout(() => fail("the agent serving this state dir did not answer"), ANSWER_MS);
@@ -110,9 +116,54 @@ export async function askServingAgent(stateDir: string, request: UsersRequest): 
       try {
         resolve(JSON.parse(text) as UsersAnswer);
       } catch {
-        reject(new KegError("failed", "The agent serving this state dir ended the request without an answer. Run the command again."));
+        resolve("cut");
       }
     };
     socket.write(`${JSON.stringify(request)}\n`);
   });
+}
+
+/**
+ * Carries out `request` on the state in `stateDir`: by the agent serving it
+ * when there is one (once its socket is open), else here under a users claim.
+ * An agent that ends the request without an answer (it was stopped or killed
+ * meanwhile) is not asked again: the request goes to whoever serves after it,
+ * or is carried out here (a token it added unanswered is one nobody knows).
+ */
+export async function carryOutUsers(stateDir: string, request: UsersRequest): Promise<UsersAnswer> {
+  const deadline = Date.now() + SOCKET_WAIT_MS;
+  let told = false;
+  let cutBy = 0;
+  for (;;) {
+    const agent = servingAgentOf(stateDir);
+    if (agent) {
+      const answer = agent === cutBy ? "cut" : await askServingAgent(stateDir, request);
+      if (typeof answer === "object") return answer;
+      if (answer === "cut") cutBy = agent;
+      if (Date.now() > deadline)
+        throw new KegError(
+          "failed",
+          answer === "cut"
+            ? `The keg-agent serving ${stateDir} (pid ${agent}) ended the request without an answer. Check it with 'systemctl status keg-agent' (or its log), then run the command again.`
+            : `The keg-agent serving ${stateDir} (pid ${agent}) did not open its users socket within ${SOCKET_WAIT_MS / 1000} s. Check it with 'systemctl status keg-agent' (or its log), then run the command again.`,
+        );
+      if (!told && answer === "absent") info(`Waiting for the keg-agent starting on ${stateDir} (pid ${agent}) to answer`);
+      told ||= answer === "absent";
+      await sleep(SOCKET_POLL_MS);
+      continue;
+    }
+    const release = await claimUsersWrite(stateDir);
+    try {
+      // An agent that started before our claim was made is asked instead; one starting after it waits for us.
+      if (servingAgentOf(stateDir)) continue;
+      const state = openState(stateDir);
+      try {
+        return answerUsers(state, request);
+      } finally {
+        await state.close();
+      }
+    } finally {
+      release();
+    }
+  }
 }

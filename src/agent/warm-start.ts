@@ -16,6 +16,7 @@
  */
 import { readFileSync } from "node:fs";
 import { connectUnix, openPipe, type OpenedPipe, type SpawnedRun, type UnixConnection } from "../platform/index.ts";
+import { sleep } from "../sleep.ts";
 import { signalGroup } from "./signals.ts";
 
 /** Where the warm interpreter takes runs, and the run user it must run them as. */
@@ -135,8 +136,6 @@ function stateOf(pid: number): string | undefined {
     return undefined;
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits for the group led by `pid` to be gone, or its leader a zombie nobody reaps (its runner died or is stopped). */
 async function groupGone(pid: number): Promise<void> {

@@ -12,9 +12,8 @@ import { processAlive } from "../files/process-alive.ts";
 const STALE_MS = 10_000;
 const GIVE_UP_MS = 15_000;
 
-function ownerIsGone(lockPath: string): boolean {
+function ownerIsGone(lockPath: string, pid: number): boolean {
   try {
-    const pid = readPidFile(lockPath);
     if (pid > 0 && pid !== process.pid && !processAlive(pid)) return true;
     return Date.now() - statSync(lockPath).mtimeMs > STALE_MS;
   } catch {
@@ -27,8 +26,9 @@ export async function withFileLock<T>(lockPath: string, step: () => T | Promise<
   let delay = 1;
   for (;;) {
     if (createPidFile(lockPath)) break;
-    if (ownerIsGone(lockPath)) {
-      removeStalePidFile(lockPath);
+    const owner = readPidFile(lockPath);
+    if (ownerIsGone(lockPath, owner)) {
+      removeStalePidFile(lockPath, owner);
       continue;
     }
     if (Date.now() > deadline) throw failure(`${lockPath} stays locked by another keg. Remove it if no keg is running.`);

@@ -1,29 +1,29 @@
 /**
  * A claim held by a process: a file created exclusively that holds its pid.
- * A claim left by a dead process is moved aside (rename, so of several
- * processes that judged it stale only one removes it) and taken again.
+ * It appears whole (written aside, then linked into place), so a claim is
+ * never seen empty. A claim left by a dead process is moved aside (rename,
+ * so of several processes that judged it stale only one moves it) and taken
+ * again.
  * @module
  */
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 
 /** Creates `path` holding our pid; false when it already exists. */
 export function createPidFile(path: string): boolean {
-  let fd: number;
+  const aside = `${path}.new.${process.pid}`;
+  writeFileSync(aside, String(process.pid), { mode: 0o600 });
   try {
-    fd = openSync(path, "wx", 0o600);
+    linkSync(aside, path);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw error;
-  }
-  try {
-    writeSync(fd, String(process.pid));
   } finally {
-    closeSync(fd);
+    rmSync(aside, { force: true });
   }
-  return true;
 }
 
-/** The pid in `path`, or 0 when it is unreadable or empty (a claim being written). */
+/** The pid in `path`, or 0 when it is missing, unreadable or not a pid. */
 export function readPidFile(path: string): number {
   try {
     const pid = Number(readFileSync(path, "utf8").trim());
@@ -33,11 +33,22 @@ export function readPidFile(path: string): number {
   }
 }
 
-/** Removes a stale claim so that only one of the processes that saw it stale succeeds. */
-export function removeStalePidFile(path: string): void {
+/**
+ * Removes the claim of `stalePid` so that only one of the processes that saw
+ * it stale succeeds. What was moved aside is checked: a claim another taker
+ * made meanwhile is linked back (the claim of a live process is never lost).
+ */
+export function removeStalePidFile(path: string, stalePid: number): void {
   const aside = `${path}.stale.${process.pid}`;
   try {
     renameSync(path, aside);
+  } catch {
+    return;
+  }
+  try {
+    if (readPidFile(aside) !== stalePid) linkSync(aside, path);
+  } catch {
+  } finally {
     rmSync(aside, { force: true });
-  } catch {}
+  }
 }

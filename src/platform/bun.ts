@@ -8,6 +8,7 @@ import type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPi
 import { CLIENT_WATER, SERVER_WATER, watchedSocket } from "./socket-queue.ts";
 import { groupDeadline } from "./process-group.ts";
 import { closeAll, O_CLOEXEC, outputPipe, type PipeCalls } from "./output-pipes.ts";
+import { firstLine } from "./first-line.ts";
 
 export type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection };
 
@@ -275,12 +276,10 @@ export function serveUnixLines(path: string, maxLine: number, answer: (line: str
         const state = socket.data;
         if (state.answered) return;
         state.text += decoder.decode(chunk, { stream: true });
-        const newline = state.text.indexOf("\n");
-        if (newline < 0 && state.text.length <= maxLine) return;
+        const line = firstLine(state.text, maxLine);
+        if (line === undefined) return;
         state.answered = true;
-        // A line over the bound gets no answer, whole or not.
-        const line = newline < 0 || newline > maxLine ? undefined : state.text.slice(0, newline);
-        void (line === undefined ? Promise.resolve("") : answer(line)).then((reply) => {
+        void (line === null ? Promise.resolve("") : answer(line)).then((reply) => {
           state.queued = new TextEncoder().encode(reply ? `${reply}\n` : "");
           flush(socket);
         });

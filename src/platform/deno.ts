@@ -13,6 +13,7 @@ import { Readable } from "node:stream";
 import { CLIENT_WATER, watchedSocket } from "./socket-queue.ts";
 import type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection } from "./types.ts";
 import { groupDeadline } from "./process-group.ts";
+import { firstLine } from "./first-line.ts";
 
 type FfiSymbol = { parameters: string[]; result: string };
 type ServeInfo = { remoteAddr: { hostname: string } };
@@ -28,7 +29,10 @@ type DenoApi = {
   mainModule: string;
   dlopen<S extends Record<string, FfiSymbol>>(path: string, symbols: S): { symbols: Record<keyof S, (...args: unknown[]) => number>; close(): void };
   UnsafePointer: { of(buffer: Uint8Array): unknown; value(pointer: unknown): bigint | number };
+  listen(options: { transport: "unix"; path: string }): AsyncIterable<DenoConn> & { close(): void };
+  connect(options: { transport: "unix"; path: string }): Promise<DenoConn>;
 };
+type DenoConn = { read(buffer: Uint8Array): Promise<number | null>; write(bytes: Uint8Array): Promise<number>; close(): void };
 const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 /** What a handler's opaque `server` is under Deno: the connection's info, and the upgrade answer once there is one. */
@@ -162,19 +166,77 @@ export function spawnHelper(argv: string[], options: HelperOptions = {}): Helper
 /**
  * The warm interpreter is the compiled agent's: Deno's node:child_process
  * passes no descriptor of ours to a child, so there is no socket to hand the
- * forkserver, and nothing here to open its pipes or connect to it.
+ * forkserver, and nothing here to open its pipes.
  */
 const noWarmInterpreter = (): never => {
   throw new Error("the warm interpreter needs the compiled keg-agent (it cannot run under Deno)");
 };
 export const listenUnixDescriptor = (_path: string): number => noWarmInterpreter();
 export const openPipe = (_path: string): OpenedPipe => noWarmInterpreter();
-export const connectUnix = (_path: string): Promise<UnixConnection> => noWarmInterpreter();
 
-/** Not under Deno: `keg-agent users` then writes the state itself (docs/cli.md "keg-agent users"). */
-export const serveUnixLines = (_path: string, _maxLine: number, _answer: (line: string) => Promise<string>): { close(): void } => {
-  throw new Error("the users socket needs the compiled keg-agent");
+async function writeAll(conn: DenoConn, bytes: Uint8Array): Promise<void> {
+  for (let done = 0; done < bytes.length; ) done += await conn.write(bytes.subarray(done));
+}
+
+const closeQuietly = (conn: DenoConn) => {
+  try {
+    conn.close();
+  } catch {}
 };
+
+/** Deno's own Unix sockets (the users socket: docs/cli.md "keg-agent users"); writes go out in order. */
+export async function connectUnix(path: string): Promise<UnixConnection> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  const encoder = new TextEncoder();
+  let writing = Promise.resolve();
+  const connection: UnixConnection = {
+    write(text) {
+      const bytes = encoder.encode(text);
+      writing = writing.then(() => writeAll(conn, bytes)).catch(() => {});
+    },
+    close: () => closeQuietly(conn),
+  };
+  void (async () => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (let n; (n = await conn.read(buffer)) !== null; ) connection.onData?.(buffer.slice(0, n));
+    } catch {}
+    closeQuietly(conn);
+    connection.onClose?.();
+  })();
+  return connection;
+}
+
+/** One line in, one line out, per connection, then it ends (as Bun's). */
+export function serveUnixLines(path: string, maxLine: number, answer: (line: string) => Promise<string>): { close(): void } {
+  const listener = Deno.listen({ transport: "unix", path });
+  void (async () => {
+    try {
+      for await (const conn of listener) void answerLine(conn, maxLine, answer);
+    } catch {}
+  })();
+  return { close: () => listener.close() };
+}
+
+async function answerLine(conn: DenoConn, maxLine: number, answer: (line: string) => Promise<string>): Promise<void> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(4096);
+  let text = "";
+  try {
+    let line: string | null | undefined;
+    while (line === undefined) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+      line = firstLine(text, maxLine);
+    }
+    const reply = typeof line === "string" ? await answer(line) : "";
+    if (reply) await writeAll(conn, new TextEncoder().encode(`${reply}\n`));
+  } catch {
+  } finally {
+    closeQuietly(conn);
+  }
+}
 
 /** `deno run -A <entry>` again, with the config the agent was started with (its node_modules). */
 export function selfCommand(): string[] {

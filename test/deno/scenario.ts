@@ -169,6 +169,10 @@ export async function runScenario(cli: Runtime, agentRuntime: Runtime, options: 
     agent = await startAgent(agentRuntime, stateDir);
     for (const user of ["alice", "bob"] as const) keep(`boxes add (${user})`, await keg(user, ["boxes", "add", "--name", "lab", "--address", agent.url, "--token", tokens[user]!]));
     keep("boxes list", await keg("alice", ["boxes", "list"]));
+    // Beside a serving agent, keg-agent users asks it over its socket (docs/cli.md "keg-agent users").
+    const carol = keep("users add beside the serving agent", await run([...agentRuntime.agent, "users", "add", "carol", "--state-dir", stateDir]));
+    const whoami = await fetch(`${agent.url}/v1/whoami`, { headers: { authorization: `Bearer ${carol.stdout.trim()}` } });
+    keep("the new token, at once", { code: whoami.status, stdout: `${whoami.status === 200 ? (await whoami.json()).user : await whoami.text()}\n`, stderr: "" });
 
     const go = join(dir, "go");
     let sawFirstLineLive = false;
@@ -228,6 +232,8 @@ const EXPECTED: Record<string, { code: number; stdout?: string | RegExp; stderr?
   "boxes add (bob)": { code: 0, stdout: "", stderr: "Added box 'lab' at <URL> as bob (agent <VERSION>)\n" },
   // A source-run keg says version 0.0.0-dev: beside a compiled one it is "outdated".
   "boxes list": { code: 0, stdout: /^Name  Address  User  Version  Status\nlab  <URL>  alice  <VERSION>  (current|outdated)\n$/ },
+  "users add beside the serving agent": { code: 0, stdout: "<TOKEN>\n", stderr: "" },
+  "the new token, at once": { code: 200, stdout: "carol\n" },
   "python run (live output, a record, a download, exit 3)": { code: 3, stdout: "first line\nsecond line\n", stderr: /^\[record json\] \{"loss":0\.25,"step":3\}\n/ },
   "downloaded result.txt": { code: 0, stdout: "computed on the box\n" },
   "python run (attached, holding the box)": { code: 4, stdout: "holding\nreleased\n", stderr: "" },

@@ -85,11 +85,17 @@ export const serveCommand = defineCommand({
     config.runUser = resolveRunUser(config.runAs);
     const { openState } = await import("../state.ts");
     const { startAgent } = await import("../server.ts");
-    const { claimStateDir } = await import("../serve-claim.ts");
-    const release = claimStateDir(config.stateDir);
-    const state = openState(config.stateDir);
+    const { claimStateDir, waitForUsersWriter } = await import("../serve-claim.ts");
     const { configureAgentLog, logEvent } = await import("../log.ts");
     configureAgentLog(config.logFormat);
+    const release = claimStateDir(config.stateDir);
+    try {
+      await waitForUsersWriter(config.stateDir, (pid) => logEvent("waiting", { for: `keg-agent users (pid ${pid}) changing the state` }));
+    } catch (error) {
+      release();
+      throw error;
+    }
+    const state = openState(config.stateDir);
     // Handlers first: a signal right after the first line must still close LMDB cleanly.
     let updated!: () => void;
     const stopped = new Promise<"signal" | "updated">((resolve) => {

@@ -12,23 +12,10 @@ const stateArgs = {
 } as const satisfies ArgDefs;
 const nameArgs = { name: { type: "positional", description: "user name", required: true }, ...stateArgs } as const satisfies ArgDefs;
 
-/**
- * One request: to the agent serving the state dir when there is one (it is
- * then the only writer of its state), else straight to the state.
- */
+/** One request, carried out by the agent serving the state dir or, with none, here (src/agent/users-socket.ts). */
 async function usersRequest<R extends UsersRequest>(stateDir: string | undefined, request: R): Promise<UsersAnswers[R["op"]]> {
-  const dir = agentStateDir(stateDir);
-  const { answerUsers, askServingAgent } = await import("../users-socket.ts");
-  let answer = await askServingAgent(dir, request);
-  if (!answer) {
-    const { openState } = await import("../state.ts");
-    const state = openState(dir);
-    try {
-      answer = answerUsers(state, request);
-    } finally {
-      await state.close();
-    }
-  }
+  const { carryOutUsers } = await import("../users-socket.ts");
+  const answer = await carryOutUsers(agentStateDir(stateDir), request);
   if ("error" in answer) throw new KegError(answer.error.code, answer.error.message);
   // The agent answers a request with its op's answer (answerUsers).
   return answer as UsersAnswers[R["op"]];
