@@ -21,10 +21,19 @@ setDefaultTimeout(60_000);
 
 const whoami = (url: string, token: string) => fetch(`${url}/v1/whoami`, { headers: { authorization: `Bearer ${token}` } });
 
-/** A live process whose command line holds `word`, standing in for a keg-agent doing it. */
-function standIn(word: "serve" | "users") {
+/**
+ * A new state dir whose claim (`serve.pid` for `serve`, `users.pid` for
+ * `users`) names a live process whose command line holds that word,
+ * standing in for a keg-agent doing it; `end()` kills the stand-in.
+ */
+function claimedStateDir(word: "serve" | "users") {
+  const dir = tempDir("keg-one-writer-");
+  const stateDir = dir.join("state");
+  mkdirSync(stateDir, { mode: 0o700 });
   const proc = Bun.spawn(["python3", "-c", "import time; time.sleep(120)", word], { stdout: "ignore", stderr: "ignore" });
-  return { pid: proc.pid, end: async () => void (proc.kill("SIGKILL"), await proc.exited), [Symbol.asyncDispose]: async () => void (proc.kill("SIGKILL"), await proc.exited) };
+  writeFileSync(join(stateDir, `${word}.pid`), String(proc.pid));
+  const end = async () => void (proc.kill("SIGKILL"), await proc.exited);
+  return { stateDir, pid: proc.pid, end, [Symbol.asyncDispose]: async () => (await end(), dir[Symbol.dispose]()) };
 }
 
 function usersAdd(name: string, stateDir: string) {
@@ -33,11 +42,8 @@ function usersAdd(name: string, stateDir: string) {
 }
 
 test.concurrent("users add beside an agent that is starting waits for its socket and writes nothing itself; with that agent gone it writes the state", async () => {
-  using dir = tempDir("keg-one-writer-");
-  const stateDir = dir.join("state");
-  await using agent = standIn("serve");
-  mkdirSync(stateDir, { mode: 0o700 });
-  writeFileSync(join(stateDir, "serve.pid"), String(agent.pid));
+  await using agent = claimedStateDir("serve");
+  const { stateDir } = agent;
   const add = usersAdd("dora", stateDir);
   await until(() => add.stderr.text.includes("\n") || add.proc.exitCode !== null, { what: "users add to say it waits" });
   expect(add.stderr.text).toBe(`Waiting for the keg-agent starting on ${stateDir} (pid ${agent.pid}) to answer\n`);
@@ -55,11 +61,8 @@ test.concurrent("users add beside an agent that is starting waits for its socket
 });
 
 test.concurrent("users add beside an agent that never opens its socket: exit 1 after 10 s with a sentence, and nothing written", async () => {
-  using dir = tempDir("keg-one-writer-");
-  const stateDir = dir.join("state");
-  await using agent = standIn("serve");
-  mkdirSync(stateDir, { mode: 0o700 });
-  writeFileSync(join(stateDir, "serve.pid"), String(agent.pid));
+  await using agent = claimedStateDir("serve");
+  const { stateDir } = agent;
   const { code, stdout, stderr } = await agentCommand(["users", "add", "erin", "--state-dir", stateDir]);
   expect({ code, stdout }).toEqual({ code: 1, stdout: "" });
   expect(stderr).toBe(
@@ -70,11 +73,8 @@ test.concurrent("users add beside an agent that never opens its socket: exit 1 a
 });
 
 test.concurrent("an agent starting while a users command writes the state waits for it, logs that, and opens the state only after it", async () => {
-  using dir = tempDir("keg-one-writer-");
-  const stateDir = dir.join("state");
-  const users = standIn("users");
-  mkdirSync(stateDir, { mode: 0o700 });
-  writeFileSync(join(stateDir, "users.pid"), String(users.pid));
+  await using users = claimedStateDir("users");
+  const { stateDir } = users;
   const proc = Bun.spawn([agentBin(), "serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir], { env: cleanEnv(), stdout: "pipe", stderr: "pipe" });
   try {
     const log = new StreamText(proc.stderr);
@@ -89,7 +89,6 @@ test.concurrent("an agent starting while a users command writes the state waits 
   } finally {
     proc.kill("SIGKILL");
     await proc.exited;
-    await users.end();
   }
 });
 
