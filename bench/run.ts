@@ -15,7 +15,8 @@
  *   empty directory, and the pack / unpack split measured in-process, beside
  *   the file system's own floor (2,000 plain file creations);
  * - 1 GiB of stdout through keg, ssh (default cipher and aes128-gcm) and a
- *   local pipe, 5 runs each (--stream-runs), and the agent's RSS after;
+ *   local pipe, then keg and ssh into a pipe (`| cat`), 5 runs each
+ *   (--stream-runs), and the agent's RSS after;
  * - agent and run supervisor RSS while a stopped client stalls on 1 GiB (and
  *   the idle spare supervisor's apart), and the two halves of the stream apart
  *   (supervisor intake, agent replay).
@@ -351,6 +352,12 @@ async function streaming(work: string, agent: BenchAgent, kegEnv: Record<string,
     );
   }
   commands.push({ label: `local: ${produce} | cat > /dev/null`, cmd: ["sh", "-c", `${produce} | cat > /dev/null`], env: benchEnv() });
+  // Into a pipe, as `keg exec … | tee log` is used: keg widens a pipe on its stdout (docs/performance.md "Streaming into a pipe").
+  const quote = (words: string[]) => words.map((word) => `'${word}'`).join(" ");
+  const kegIntoPipe = commands.length;
+  commands.push({ label: `keg exec --box lab -- ${produce} | cat > /dev/null`, cmd: ["sh", "-c", `${quote(commands[0]!.cmd)} | cat > /dev/null`], env: kegEnv, cwd: work });
+  if (sshd) commands.push({ label: `ssh 127.0.0.1 ${produce} | cat > /dev/null (default cipher, into a pipe)`, cmd: ["sh", "-c", `${quote(commands[1]!.cmd)} | cat > /dev/null`], env: sshd.env(true) });
+  const isKeg = (i: number) => i === 0 || i === kegIntoPipe;
   const rounds = streamRuns;
   const samples = commands.map(() => [] as number[]);
   let dropped = "";
@@ -358,7 +365,7 @@ async function streaming(work: string, agent: BenchAgent, kegEnv: Record<string,
   for (let round = 0; round < rounds; round++) {
     for (const [i, command] of commands.entries()) {
       // The keg runs also sample the agent's and the supervisor's memory (a reading client this time).
-      if (i === 0) await waitForSpare(agent.pid);
+      if (isKeg(i)) await waitForSpare(agent.pid);
       const sampler = i === 0 ? memorySampler(agent.pid) : undefined;
       const { ms: elapsed, stderr } = await timeStream(command);
       if (sampler) {
@@ -372,7 +379,7 @@ async function streaming(work: string, agent: BenchAgent, kegEnv: Record<string,
       }
       if (/dropped/.test(stderr)) dropped += stderr;
       samples[i]!.push(elapsed);
-      if (i === 0) dropFinishedSpools(agent);
+      if (isKeg(i)) dropFinishedSpools(agent);
     }
   }
   console.log(`== 1 GiB of stdout: ${rounds} runs each, interleaved, wall time spawn to exit (connection set-up included) ==\n`);

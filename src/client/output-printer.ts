@@ -8,6 +8,9 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import { warn } from "../log.ts";
 import { Frame, type TypedFrame } from "../wire/frames.ts";
 
+/** A run that prints this much to stdout is a bulk stream (docs/performance.md "Streaming"). */
+const WIDEN_AFTER_BYTES = 1024 * 1024;
+
 export class OutputPrinter {
   private readonly outputFd?: number;
   /** set once our stdout's reader went away (`keg … | head`) */
@@ -39,8 +42,14 @@ export class OutputPrinter {
     this.onStdoutGone();
   };
 
+  /** Bytes written to stdout until it is widened (`widenStdoutPipe`), which only a bulk stream is worth. */
+  private toWiden = WIDEN_AFTER_BYTES;
+
   private async write(stream: NodeJS.WriteStream, data: Uint8Array): Promise<void> {
-    if (this.stdoutGone && stream === process.stdout) return;
+    if (stream === process.stdout) {
+      if (this.stdoutGone) return;
+      if (this.toWiden > 0 && (this.toWiden -= data.length) <= 0) (await import("../platform/index.ts")).widenStdoutPipe();
+    }
     if (stream.write(data)) return;
     // Wait for drain, or for an error (EPIPE) that means no drain will come.
     await new Promise<void>((resolve) => {

@@ -4,6 +4,7 @@ import { resolveBox } from "../config/boxes.ts";
 import { KegError, usageError } from "../errors.ts";
 import { checkDownloadTargets } from "../client/downloads.ts";
 import { packUpload } from "../client/pack.ts";
+import { preconnect } from "../platform/preconnect.ts";
 import { parsePortSpecs } from "../client/port-spec.ts";
 import { runAttached } from "../client/run-session.ts";
 import { warn } from "../log.ts";
@@ -56,6 +57,7 @@ export async function startRun(
   if (detach && downloads.length) throw usageError("--download cannot be used with --detach: the run ends after keg has returned.");
   if (detach && ports.length) throw usageError("-p cannot be used with --detach: a forward needs keg attached. Forward later with 'keg python --reattach ID -p …'.");
   const box = resolveBox(args.box);
+  preconnect(box.address);
   const cwd = process.cwd();
   checkDownloadTargets(downloads, cwd, args["allow-overwrite"]);
   // Listening comes before the upload: a busy local port fails before the box is asked for anything

@@ -31,4 +31,5 @@ export const {
   becomeSubreaper,
   runCaptured,
   fileBody,
+  widenStdoutPipe,
 } = platform;

@@ -5,10 +5,12 @@
  * so a buffer refilled too soon anywhere on the way (the agent's spool
  * reader refills one per answer, docs/performance.md "Memory and
  * streaming"; keg hands output out in pieces of what arrived) shows as a
- * wrong checksum, where output of one repeated byte would not.
+ * wrong checksum, where output of one repeated byte would not. And keg
+ * widens a pipe on its stdout once a run has printed a MiB there.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
+import { cleanEnv, kegBin } from "../../helpers/bin.ts";
 import { realPython, runBox } from "../../helpers/run.ts";
 import { tempDir } from "../../helpers/tmp.ts";
 import { until } from "../../helpers/until.ts";
@@ -83,4 +85,27 @@ test("every byte of varied output arrives as written: read at once, after a stop
     if (++chunks % 64 === 0) await Bun.sleep(5);
   }
   expect({ code: await slow.exited, sha: hasher.digest("hex") }).toEqual({ code: 0, sha: want });
+});
+
+/** keg's stdout is a pipe made here (Bun's spawn would give a socket pair): how many bytes came through it, and its size at the end. */
+function throughPipe(args: string[], env: Record<string, string>, cwd: string) {
+  const harness = [
+    "import fcntl, os, subprocess, sys",
+    "r, w = os.pipe()",
+    "p = subprocess.Popen(sys.argv[1:], stdout=w)",
+    "os.close(w)",
+    "n = 0",
+    "while chunk := os.read(r, 1 << 20): n += len(chunk)",
+    "print(p.wait(), n, fcntl.fcntl(r, fcntl.F_GETPIPE_SZ))",
+  ].join("\n");
+  const proc = Bun.spawnSync(["python3", "-c", harness, kegBin(), ...args], { env: cleanEnv(env), cwd, stdout: "pipe", stderr: "pipe" });
+  const [code, bytes, pipeBytes] = proc.stdout.toString().trim().split(" ").map(Number);
+  return { code, bytes, pipeBytes };
+}
+
+test("a bulk stream into a pipe widens keg's stdout pipe to 1 MiB; a short output leaves it at 64 KiB (docs/performance.md \"Streaming\")", async () => {
+  await using box = await runBox();
+  const env = { KEG_HOME: box.user.home };
+  expect(throughPipe(["exec", "--box", "lab", "--", "head", "-c", "3000000", "/dev/zero"], env, box.dir.path)).toEqual({ code: 0, bytes: 3_000_000, pipeBytes: 1024 * 1024 });
+  expect(throughPipe(["exec", "--box", "lab", "--", "head", "-c", "1000", "/dev/zero"], env, box.dir.path)).toEqual({ code: 0, bytes: 1000, pipeBytes: 64 * 1024 });
 });
