@@ -352,7 +352,7 @@ async function streaming(work: string, agent: BenchAgent, kegEnv: Record<string,
     );
   }
   commands.push({ label: `local: ${produce} | cat > /dev/null`, cmd: ["sh", "-c", `${produce} | cat > /dev/null`], env: benchEnv() });
-  // Into a pipe, as `keg exec … | tee log` is used: keg widens a pipe on its stdout (docs/performance.md "Streaming into a pipe").
+  // Into a pipe, as `keg exec … | tee log` is used: keg widens a pipe on its stdout (docs/performance.md "Into a pipe, an early connection, and a new machine").
   const quote = (words: string[]) => words.map((word) => `'${word}'`).join(" ");
   const kegIntoPipe = commands.length;
   commands.push({ label: `keg exec --box lab -- ${produce} | cat > /dev/null`, cmd: ["sh", "-c", `${quote(commands[0]!.cmd)} | cat > /dev/null`], env: kegEnv, cwd: work });

@@ -8,7 +8,10 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import { warn } from "../log.ts";
 import { Frame, type TypedFrame } from "../wire/frames.ts";
 
-/** A run that prints this much to stdout is a bulk stream (docs/performance.md "Streaming"). */
+/**
+ * A run that prints this much to stdout is a bulk stream: keg widens a pipe
+ * there (docs/performance.md "Into a pipe, an early connection, and a new machine").
+ */
 const WIDEN_AFTER_BYTES = 1024 * 1024;
 
 export class OutputPrinter {

@@ -103,7 +103,7 @@ function throughPipe(args: string[], env: Record<string, string>, cwd: string) {
   return { code, bytes, pipeBytes };
 }
 
-test("a bulk stream into a pipe widens keg's stdout pipe to 1 MiB; a short output leaves it at 64 KiB (docs/performance.md \"Streaming\")", async () => {
+test("a bulk stream into a pipe widens keg's stdout pipe to 1 MiB; a short output leaves it at 64 KiB (docs/performance.md \"Into a pipe, an early connection, and a new machine\")", async () => {
   await using box = await runBox();
   const env = { KEG_HOME: box.user.home };
   expect(throughPipe(["exec", "--box", "lab", "--", "head", "-c", "3000000", "/dev/zero"], env, box.dir.path)).toEqual({ code: 0, bytes: 3_000_000, pipeBytes: 1024 * 1024 });
