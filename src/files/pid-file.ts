@@ -36,7 +36,9 @@ export function readPidFile(path: string): number {
 /**
  * Removes the claim of `stalePid` so that only one of the processes that saw
  * it stale succeeds. What was moved aside is checked: a claim another taker
- * made meanwhile is linked back (the claim of a live process is never lost).
+ * made meanwhile is linked back. (A third process that claims the path in
+ * the microseconds between the two keeps it, and the one put aside loses
+ * its claim: this needs a stale claim and three takers at once.)
  */
 export function removeStalePidFile(path: string, stalePid: number): void {
   const aside = `${path}.stale.${process.pid}`;
