@@ -147,8 +147,10 @@ export async function carryOutUsers(stateDir: string, request: UsersRequest): Pr
             ? `The keg-agent serving ${stateDir} (pid ${agent}) ended the request without an answer. Check it with 'systemctl status keg-agent' (or its log), then run the command again.`
             : `The keg-agent serving ${stateDir} (pid ${agent}) did not open its users socket within ${SOCKET_WAIT_MS / 1000} s. Check it with 'systemctl status keg-agent' (or its log), then run the command again.`,
         );
-      if (!told && answer === "absent") info(`Waiting for the keg-agent starting on ${stateDir} (pid ${agent}) to answer`);
-      told ||= answer === "absent";
+      if (answer === "absent" && !told) {
+        info(`Waiting for the keg-agent starting on ${stateDir} (pid ${agent}) to answer`);
+        told = true;
+      }
       await sleep(SOCKET_POLL_MS);
       continue;
     }

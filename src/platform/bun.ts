@@ -7,7 +7,7 @@ import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection } from "./types.ts";
 import { CLIENT_WATER, SERVER_WATER, watchedSocket } from "./socket-queue.ts";
 import { groupDeadline } from "./process-group.ts";
-import { closeAll, F_SETPIPE_SZ, O_CLOEXEC, outputPipe, PIPE_BYTES, type PipeCalls } from "./output-pipes.ts";
+import { closeAll, O_CLOEXEC, outputPipe, widenStdoutPipeWith, type PipeCalls } from "./output-pipes.ts";
 import { firstLine } from "./first-line.ts";
 
 export type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection };
@@ -128,12 +128,7 @@ export function listenUnixDescriptor(path: string): number {
   }
 }
 
-export function widenStdoutPipe(): void {
-  if (process.platform !== "linux") return;
-  try {
-    if (fstatSync(1).isFIFO()) libcPipes().fcntl(1, F_SETPIPE_SZ, PIPE_BYTES);
-  } catch {}
-}
+export const widenStdoutPipe = () => widenStdoutPipeWith(() => libcPipes().fcntl);
 
 let pipeCalls: PipeCalls | undefined;
 

@@ -7,14 +7,14 @@
  * @module
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { fstatSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { Readable } from "node:stream";
 import { CLIENT_WATER, watchedSocket } from "./socket-queue.ts";
 import type { Captured, Helper, HelperOptions, Listener, MessageSocket, OpenedPipe, ServeOptions, SpawnedRun, UnixConnection } from "./types.ts";
 import { groupDeadline } from "./process-group.ts";
 import { firstLine } from "./first-line.ts";
-import { F_SETPIPE_SZ, PIPE_BYTES } from "./output-pipes.ts";
+import { widenStdoutPipeWith } from "./output-pipes.ts";
 
 type FfiSymbol = { parameters: string[]; result: string };
 type ServeInfo = { remoteAddr: { hostname: string } };
@@ -278,12 +278,8 @@ export function runCaptured(argv: string[], options: { cwd: string; env: Record<
 /** Deno has no lazy file Blob (Bun.file): the file is read whole (an agent binary, for `keg update`). */
 export const fileBody = (path: string): Blob => new Blob([readFileSync(path)]);
 
-export function widenStdoutPipe(): void {
-  if (process.platform !== "linux") return;
-  try {
-    if (!fstatSync(1).isFIFO()) return;
+export const widenStdoutPipe = () =>
+  widenStdoutPipeWith(() => {
     const libc = Deno.dlopen("libc.so.6", { fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" } });
-    libc.symbols.fcntl(1, F_SETPIPE_SZ, PIPE_BYTES);
-    libc.close();
-  } catch {}
-}
+    return (fd, command, arg) => libc.symbols.fcntl(fd, command, arg);
+  });

@@ -7,7 +7,7 @@
  * the same on x86_64 and arm64.
  * @module
  */
-import { closeSync } from "node:fs";
+import { closeSync, fstatSync } from "node:fs";
 
 export const O_CLOEXEC = 0o2000000;
 export const O_NONBLOCK = 0o4000;
@@ -30,6 +30,14 @@ export function outputPipe(calls: PipeCalls, nonBlockingRead: boolean): OutputPi
   calls.fcntl(read, F_SETPIPE_SZ, PIPE_BYTES);
   if (nonBlockingRead) calls.fcntl(read, F_SETFL, calls.fcntl(read, F_GETFL, 0) | O_NONBLOCK);
   return { read, write };
+}
+
+/** `widenStdoutPipe` for both runtimes: `fcntl` is only asked for (its library loaded) when stdout is a pipe on Linux. */
+export function widenStdoutPipeWith(fcntl: () => PipeCalls["fcntl"]): void {
+  if (process.platform !== "linux") return;
+  try {
+    if (fstatSync(1).isFIFO()) fcntl()(1, F_SETPIPE_SZ, PIPE_BYTES);
+  } catch {}
 }
 
 export function closeAll(fds: number[]): void {
